@@ -1,0 +1,158 @@
+"""The ``ipai`` command. Exit codes: 0 all required gates pass, 1 a gate failed (or a pack is
+invalid), 2 usage, configuration or tool error, always with one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_ipai import __version__
+from pytest_ipai.config import StackConfig, find_config, load_config
+from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
+from pytest_ipai.evidence.publish import recover_orphans
+from pytest_ipai.evidence.verify import verify_pack
+from pytest_ipai.policy import load_policy
+
+from . import gate, report
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"ipai: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _config(args: argparse.Namespace) -> StackConfig:
+    path = Path(args.config) if args.config else find_config(Path.cwd())
+    if path is None:
+        raise IpaiError("no stack config: pass --config PATH or run where ipai.toml is")
+    return load_config(path, args.env)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="ipai.toml or pyproject.toml")
+    parser.add_argument("--env", metavar="ENV", help="environment of the config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ipai", description="Deploy gates and evidence for Odoo CE + OCA stacks.")
+    parser.add_argument("--version", action="version", version=f"ipai {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p_gate = commands.add_parser("gate", help="run a suite and write its evidence pack")
+    p_gate.add_argument("suite", help="predeploy, postdeploy, or a suite of your policy")
+    _add_config_options(p_gate)
+    p_gate.add_argument("--evidence-root", metavar="DIR", help="override the config's evidence_root")
+    p_gate.add_argument("-n", "--workers", type=int, default=2, help="xdist workers (at least 1)")
+    p_gate.add_argument("--verify", action="store_true", help="verify the pack after writing it")
+    p_gate.add_argument("--report", action="store_true", help="build the HTML report as well")
+    p_gate.add_argument("--allure", metavar="PATH", help="Allure CLI (default: $IPAI_ALLURE or PATH)")
+    p_gate.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+
+    p_ev = commands.add_parser("evidence", help="work with evidence packs")
+    ev = p_ev.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
+    p_verify = ev.add_parser("verify", help="check a pack: checksums, schemas, chain, secrets")
+    p_verify.add_argument("pack")
+    _add_config_options(p_verify)
+    p_recover = ev.add_parser("recover", help="publish runs whose process died as packs")
+    _add_config_options(p_recover)
+    p_recover.add_argument("--evidence-root", metavar="DIR")
+
+    p_report = commands.add_parser("report", help="offline single-file Allure HTML report")
+    p_report.add_argument("pack")
+    p_report.add_argument("--allure", metavar="PATH")
+    p_report.add_argument("--output", metavar="FILE", help="default: PACK.report.html beside it")
+    return parser
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise IpaiError("--workers: must be at least 1 (the evidence must survive a crash)")
+    config = _config(args)
+    policy = load_policy(config.env.policy_file)
+    if args.suite not in policy.suites():
+        raise IpaiError(f"suite {args.suite}: not in the policy ({', '.join(policy.suites())})")
+    root = Path(args.evidence_root).resolve() if args.evidence_root else config.env.evidence_root
+    pack, code = gate.run_suite(
+        args.suite, config, workers=args.workers, evidence_root=root, extra=args.pytest_args
+    )
+    if pack is None:
+        return code
+    print(gate.table(pack))
+    print(f"pack: {pack}")
+    if args.verify:
+        problems = verify_pack(pack, config.secret_values())
+        for problem in problems:
+            print(f"verify: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_USAGE  # our own pack is invalid: a tool error, not a gate verdict
+        print("verify: ok")
+    if args.report:
+        print(f"report: {report.build_report(pack, report.find_allure(args.allure))}")
+    return code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    secrets: list[str] = []
+    if args.config:
+        secrets = _config(args).secret_values()
+    pack = Path(args.pack)
+    problems = verify_pack(pack, secrets)
+    for problem in problems:
+        print(f"{pack}: {problem}")
+    if problems:
+        print(f"{pack}: INVALID ({len(problems)} problem{'s' if len(problems) != 1 else ''})")
+        return EXIT_GATE_FAILED
+    print(f"{pack}: valid")
+    return EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    if args.evidence_root:
+        root = Path(args.evidence_root).resolve()
+    else:
+        root = _config(args).env.evidence_root
+    packs = recover_orphans(root)
+    for pack in packs:
+        print(f"recovered: {pack}")
+    if not packs:
+        print("nothing to recover")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    pack = Path(args.pack)
+    problems = verify_pack(pack)
+    if problems:
+        for problem in problems:
+            print(f"{pack}: {problem}", file=sys.stderr)
+        print(f"{pack}: INVALID; no report is built from a pack that does not verify", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    output = Path(args.output) if args.output else None
+    print(report.build_report(pack, report.find_allure(args.allure), output))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "gate": cmd_gate,
+        "report": cmd_report,
+        ("evidence", "verify"): cmd_verify,
+        ("evidence", "recover"): cmd_recover,
+    }
+    key = args.command if args.command != "evidence" else ("evidence", args.evidence_command)
+    try:
+        return handlers[key](args)
+    except IpaiError as exc:
+        sys.stderr.write(f"ipai: error: {exc.message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("ipai: interrupted\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

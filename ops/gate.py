@@ -1,0 +1,78 @@
+"""``ipai gate SUITE``: run a suite through pytest (always with xdist, so a timeout or crash in
+a check kills a worker, never the process that writes the evidence) and print its table."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytest_ipai.config import StackConfig
+from pytest_ipai.errors import EXIT_USAGE, ToolError
+from pytest_ipai.evidence.pack import Staging, new_run_id
+from pytest_ipai.evidence.publish import recover
+from pytest_ipai.proc import run
+
+SUITE_TIMEOUT = 6 * 3600.0
+
+
+def pytest_argv(
+    suite: str, config: StackConfig, run_id: str, report_to: Path, workers: int,
+    evidence_root: Path, extra: list[str],
+) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest",
+        "-m", suite,
+        "--ipai-suite", suite,
+        "--ipai-config", str(config.file),
+        "--ipai-env", config.env.name,
+        "--ipai-run-id", run_id,
+        "--ipai-evidence-root", str(evidence_root),
+        "--ipai-progress", "auto",
+        "--ipai-report-to", str(report_to),
+        "-n", str(workers),
+        "-p", "no:cacheprovider",  # never write .pytest_cache into the stack repository
+        "-q", "--no-header", "-o", "console_output_style=classic",
+        *extra,
+    ]
+
+
+def run_suite(
+    suite: str, config: StackConfig, *, workers: int, evidence_root: Path, extra: list[str]
+) -> tuple[Path | None, int]:
+    """Run the suite; return the published pack and the exit code (0, 1 or 2)."""
+    run_id = new_run_id()
+    with tempfile.TemporaryDirectory(prefix="ipai-gate-") as tmp:
+        report_to = Path(tmp) / "report.json"
+        argv = pytest_argv(suite, config, run_id, report_to, workers, evidence_root, extra)
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        proc = run(argv, timeout=SUITE_TIMEOUT, cwd=config.base_dir, env=env, capture=False)
+        if report_to.is_file():
+            data: dict[str, Any] = json.loads(report_to.read_text())
+            return Path(data["pack"]), int(data["exit_code"])
+    # pytest ended without publishing: recover what it journaled, if it got that far.
+    staging = Staging(evidence_root, run_id, create=False)
+    if (staging.path / "session.json").is_file():
+        pack = recover(staging, staging.session())
+        return pack, EXIT_USAGE if proc.returncode in (2, 3, 4) else 1
+    if proc.returncode == 0:
+        raise ToolError("pytest exited 0 but wrote no evidence pack")
+    return None, EXIT_USAGE
+
+
+def table(pack: Path) -> str:
+    document = json.loads((pack / "results.json").read_text("utf-8"))
+    rows = [("GATE", "STATUS", "ERROR CLASS", "DURATION")]
+    for result in document["results"]:
+        rows.append((
+            result["gate_id"], result["status"], result["error_class"] or "-",
+            f"{result['duration']:.2f}s",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
+    lines.append(f"{len(document['results'])} gates: {counts or 'none'}")
+    return "\n".join(lines)

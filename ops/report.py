@@ -1,0 +1,57 @@
+"""``ipai report PACK``: an offline, single-file Allure HTML report next to the pack."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pytest_ipai.errors import InputError, ToolError
+from pytest_ipai.evidence.fsio import write_bytes_atomic
+from pytest_ipai.evidence.offline_html import external_references, make_offline
+from pytest_ipai.proc import run
+
+ALLURE_TIMEOUT = 600.0
+
+
+def find_allure(explicit: str | None) -> str:
+    """--allure, then $IPAI_ALLURE, then allure on PATH."""
+    candidate = explicit or os.environ.get("IPAI_ALLURE") or shutil.which("allure")
+    if not candidate:
+        raise ToolError("allure: command not found (install the npm package 'allure' or pass --allure)")
+    return candidate
+
+
+def report_path(pack: Path) -> Path:
+    return pack.parent / f"{pack.name}.report.html"
+
+
+def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
+    results = pack / "allure-results"
+    if not results.is_dir():
+        raise InputError(f"{pack}: no allure-results/ folder")
+    manifest = json.loads((pack / "manifest.json").read_text("utf-8"))
+    target = output or report_path(pack)
+    with tempfile.TemporaryDirectory(prefix="ipai-report-") as tmp:
+        work = Path(tmp)
+        config = {
+            "name": f"pytest-ipai {manifest['scope']} {manifest['run_id']}",
+            "output": str(work / "out"),
+            "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": "en"}}},
+        }
+        (work / "allurerc.json").write_text(json.dumps(config))
+        env = dict(os.environ, ALLURE_NO_ANALYTICS="1", NO_COLOR="1", HOME=str(work))
+        argv = [allure, "generate", "--config", str(work / "allurerc.json"), str(results)]
+        proc = run(argv, timeout=ALLURE_TIMEOUT, cwd=work, env=env)
+        html_file = work / "out" / "index.html"
+        if proc.returncode != 0 or not html_file.is_file():
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ToolError(f"allure generate failed (exit {proc.returncode}): {last[0]}")
+        html = make_offline(html_file.read_text("utf-8"))
+    leftover = external_references(html)
+    if leftover:
+        raise ToolError(f"report would contact other hosts ({', '.join(leftover[:3])}); not written")
+    write_bytes_atomic(target, html.encode("utf-8"))
+    return target

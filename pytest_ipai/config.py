@@ -1,0 +1,155 @@
+"""The stack configuration: ``ipai.toml`` or ``[tool.ipai]`` in ``pyproject.toml``.
+
+Relative paths are resolved against the folder of the file they were read from, so the same
+config works from any working directory. Secrets never live here: the config names the
+environment variables or files that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .schema import first_problem
+
+CONFIG_ENV_VAR = "IPAI_CONFIG"
+DEFAULT_EVIDENCE_ROOT = "evidence"
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    raw: dict[str, Any]
+    base_dir: Path
+
+    def path(self, key: str, default: str | None = None) -> Path | None:
+        value = self.raw.get(key, default)
+        return None if value is None else (self.base_dir / value).resolve()
+
+    @property
+    def evidence_root(self) -> Path:
+        root = self.path("evidence_root", DEFAULT_EVIDENCE_ROOT)
+        assert root is not None
+        return root
+
+    @property
+    def policy_file(self) -> Path | None:
+        return self.path("policy")
+
+    @property
+    def secret_env_vars(self) -> list[str]:
+        return [self.raw["dsn_env"]] if "dsn_env" in self.raw else []
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    file: Path
+    raw: dict[str, Any]
+    env: Environment
+    secret_env_vars: tuple[str, ...] = field(default=())
+    secret_files: tuple[Path, ...] = field(default=())
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+    @property
+    def series(self) -> str | None:
+        value = self.raw["stack"].get("series")
+        return str(value) if value is not None else None
+
+    @property
+    def addons_manifest(self) -> Path:
+        return (self.base_dir / self.raw["stack"]["addons_manifest"]).resolve()
+
+    @property
+    def repo_root(self) -> Path:
+        return (self.base_dir / self.raw["stack"].get("repo", ".")).resolve()
+
+    @property
+    def lock_file(self) -> Path | None:
+        value = self.raw["stack"].get("lock_file")
+        return None if value is None else (self.base_dir / value).resolve()
+
+    def secret_values(self) -> list[str]:
+        """Current values of every secret the config names (for redaction only)."""
+        values = [os.environ.get(name, "") for name in self.secret_env_vars]
+        for path in self.secret_files:
+            try:
+                values.append(path.read_text(encoding="utf-8").strip())
+            except OSError:
+                continue  # a missing secret file is the business of the gate that needs it
+        return [v for v in values if v]
+
+
+def find_config(start: Path) -> Path | None:
+    """``$IPAI_CONFIG``, else ``ipai.toml`` or a pyproject with ``[tool.ipai]`` in ``start``."""
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    candidate = start / "ipai.toml"
+    if candidate.is_file():
+        return candidate
+    pyproject = start / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None
+        if isinstance(data.get("tool"), dict) and "ipai" in data["tool"]:
+            return pyproject
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib puts "(at line L, column C)" in the message: keep it, it is the location.
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config(path: Path, env_name: str | None = None) -> StackConfig:
+    """Read, validate and select an environment. Raises ConfigError with a one-line message."""
+    path = path.resolve()
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        tool = data.get("tool")
+        if not isinstance(tool, dict) or not isinstance(tool.get("ipai"), dict):
+            raise ConfigError(f"{path}: no [tool.ipai] table")
+        data = tool["ipai"]
+        prefix = "tool.ipai."
+    else:
+        prefix = ""
+    problem = first_problem(data, "config")
+    if problem is not None:
+        raise ConfigError(f"{path}: {prefix}{problem}")
+    envs: dict[str, Any] = data["environments"]
+    chosen = env_name or data["stack"].get("default_env")
+    if chosen is None:
+        if len(envs) != 1:
+            names = ", ".join(sorted(envs))
+            raise ConfigError(f"{path}: {prefix}stack.default_env: not set; choose one of {names}")
+        chosen = next(iter(envs))
+    if chosen not in envs:
+        names = ", ".join(sorted(envs))
+        raise ConfigError(f"{path}: {prefix}environments.{chosen}: no such environment ({names})")
+    env = Environment(name=chosen, raw=envs[chosen], base_dir=path.parent)
+    secrets = data.get("secrets", {})
+    secret_vars = tuple(dict.fromkeys([*secrets.get("env", []), *env.secret_env_vars]))
+    secret_files = tuple((path.parent / f).resolve() for f in secrets.get("files", []))
+    return StackConfig(
+        file=path, raw=data, env=env, secret_env_vars=secret_vars, secret_files=secret_files
+    )

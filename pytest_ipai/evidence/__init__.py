@@ -1,0 +1,1 @@
+"""Evidence packs: writing, verifying and rendering them. No pytest in here."""

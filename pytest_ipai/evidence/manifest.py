@@ -1,0 +1,96 @@
+"""manifest.json: who ran what, where, when, on which code."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+from .. import __version__
+from ..addons_manifest import load_addons_manifest
+from ..config import StackConfig
+from ..errors import IpaiError
+from ..gitstate import head_commit, repo_state
+from ..proc import run
+
+MANIFEST_SCHEMA = "ipai/evidence-manifest/1"
+_PACKAGES = ("pytest", "pytest-xdist", "pytest-timeout", "jsonschema")
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"pytest-ipai": __version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        out = run(["git", "--version"], timeout=10).stdout.strip()
+        versions["git"] = out.removeprefix("git version ")
+    except IpaiError:
+        pass
+    return versions
+
+
+def addons_repos(config: StackConfig) -> tuple[list[dict[str, Any]], str | None]:
+    """Each manifest repository with its commit (None when absent or not a checkout)."""
+    try:
+        manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+    except IpaiError as exc:
+        return [], exc.message
+    repos = []
+    for repo in manifest.repos:
+        commit = None
+        if (repo.path / ".git").exists():
+            try:
+                commit = head_commit(repo.path)
+            except IpaiError:
+                commit = None
+        repos.append({"name": repo.name, "path": repo.rel_path, "ref": repo.ref, "commit": commit})
+    return repos, None
+
+
+def start_manifest(
+    *,
+    run_id: str,
+    suite: str,
+    scope: str,
+    config: StackConfig,
+    started_at: str,
+    host: str,
+    policy_sources: list[str],
+) -> dict[str, Any]:
+    repos, repos_error = addons_repos(config)
+    manifest: dict[str, Any] = {
+        "schema": MANIFEST_SCHEMA,
+        "run_id": run_id,
+        "suite": suite,
+        "scope": scope,
+        "env": config.env.name,
+        "started_at": started_at,
+        "finished_at": started_at,
+        "interrupted": False,
+        "host": host,
+        "user": _user(),
+        "pid": os.getpid(),
+        "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "config_file": str(config.file),
+        "policy_sources": policy_sources,
+        "tools": tool_versions(),
+        "git": repo_state(config.repo_root),
+        "addons_repos": repos,
+        "image_digests": {},
+    }
+    if repos_error:
+        manifest["addons_repos_error"] = repos_error
+    return manifest
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,124 @@
+"""Finish a run: fill in gates that never ran, decide the exit code, publish the pack. Also
+recovers runs whose process died (the staging folder outlived its owner)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import EXIT_USAGE
+from ..policy import GatePolicy
+from ..redact import Redactor
+from ..results import ERROR, NOT_RUN, GateResult, suite_exit_code
+from ..timeutil import iso, utc_now
+from .journal import read_entries
+from .pack import STAGING, Staging, host_name, pid_alive
+
+
+def _not_run(entry: dict[str, Any], message: str) -> GateResult:
+    return GateResult(
+        gate_id=entry["gate_id"],
+        suite=entry["suite"],
+        status=NOT_RUN,
+        severity=entry["severity"],
+        required=entry["required"],
+        message=message,
+        host=host_name(),
+    )
+
+
+def publish_run(
+    staging: Staging,
+    *,
+    manifest: dict[str, Any],
+    results: list[GateResult],
+    expected: Sequence[GatePolicy | dict[str, Any]],
+    interrupted: bool = False,
+    tool_failure: bool = False,
+) -> tuple[Path, int]:
+    """Journal a ``not_run`` result for each expected gate without one, then publish."""
+    entries = [
+        e if isinstance(e, dict) else
+        {"gate_id": e.gate_id, "suite": e.suite, "severity": e.severity, "required": e.required}
+        for e in expected
+    ]
+    have = {r.gate_id for r in results}
+    why = "the run was interrupted before this gate ran" if interrupted else (
+        "this gate of the suite's policy was not collected or was deselected"
+    )
+    for entry in entries:
+        if entry["gate_id"] not in have:
+            missing = _not_run(entry, why)
+            staging.record(missing)
+            results.append(missing)
+    code = EXIT_USAGE if tool_failure else suite_exit_code(results)
+    final = dict(manifest, finished_at=iso(utc_now()), interrupted=interrupted)
+    pack = staging.publish(
+        manifest=final,
+        results=results,
+        expected=[e["gate_id"] for e in entries],
+        exit_code=code,
+    )
+    return pack, code
+
+
+def recover_orphans(root: Path) -> list[Path]:
+    """Publish every staged run on this host whose process is gone, as an interrupted pack."""
+    folder = root / STAGING
+    if not folder.is_dir():
+        return []
+    published = []
+    for path in sorted(folder.iterdir()):
+        staging = Staging(root, path.name, create=False)
+        try:
+            session = staging.session()
+        except (OSError, ValueError):
+            continue  # not started far enough to be worth a pack; left for an operator
+        manifest = session["manifest"]
+        if manifest["host"] != host_name() or pid_alive(int(session["pid"])):
+            continue
+        if session["pid"] == os.getpid():
+            continue
+        published.append(recover(staging, session))
+    return published
+
+
+def recover(staging: Staging, session: dict[str, Any]) -> Path:
+    redactor = Redactor()
+    results: list[GateResult] = []
+    journal = staging.path / "journal.jsonl"
+    if journal.exists():
+        for entry in read_entries(journal):
+            if entry.get("kind") == "result":
+                results.append(GateResult.from_dict(entry["result"]))
+    inflight = staging.inflight()
+    done = {r.gate_id for r in results}
+    if inflight is not None and inflight["meta"]["gate_id"] not in done:
+        meta = inflight["meta"]
+        crashed = GateResult(
+            gate_id=meta["gate_id"],
+            suite=meta["suite"],
+            status=ERROR,
+            severity=meta["severity"],
+            required=meta["required"],
+            error_class="process_died",
+            message=redactor.text(
+                "the pytest process died while this gate ran"
+                + (f" (its timeout was {meta['timeout']:g}s)" if meta.get("timeout") else "")
+            ),
+            nodeid=meta["nodeid"],
+            started_at=inflight["started_at"],
+            host=host_name(),
+        )
+        staging.record(crashed)
+        results.append(crashed)
+    pack, _code = publish_run(
+        staging,
+        manifest=session["manifest"],
+        results=results,
+        expected=session["expected"],
+        interrupted=True,
+    )
+    return pack

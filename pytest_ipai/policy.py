@@ -1,0 +1,100 @@
+"""Gate policy: which gates form each suite, with severity, timeout and parameters.
+
+The bundled ``gates/*.toml`` are the defaults; an environment's ``policy`` file overrides them
+gate by gate (and may add the user's own gates, naming their suite).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .resources import gates_dir
+from .schema import first_problem
+
+SEVERITIES = ("critical", "normal", "minor")
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    gate_id: str
+    suite: str
+    severity: str = "normal"
+    required: bool = True
+    enabled: bool = True
+    timeout: float = 120.0
+    title: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Policy:
+    gates: dict[str, GatePolicy]
+    sources: tuple[str, ...]
+
+    def expected(self, suite: str) -> list[GatePolicy]:
+        return [g for g in self.gates.values() if g.suite == suite and g.enabled]
+
+    def suites(self) -> list[str]:
+        return sorted({g.suite for g in self.gates.values()})
+
+    def get(self, gate_id: str) -> GatePolicy | None:
+        return self.gates.get(gate_id)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: policy file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read policy: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    problem = first_problem(data, "policy")
+    if problem is not None:
+        raise ConfigError(f"{path}: {problem}")
+    return data
+
+
+def _merge(gates: dict[str, GatePolicy], data: dict[str, Any], path: Path) -> None:
+    defaults = data.get("defaults", {})
+    file_suite = data.get("suite")
+    for gate_id, entry in data.get("gates", {}).items():
+        base = gates.get(gate_id)
+        suite = entry.get("suite") or (base.suite if base else file_suite)
+        if suite is None:
+            raise ConfigError(f"{path}: gates.{gate_id}.suite: required for a gate of your own")
+        def pick(key: str, fallback: Any, entry: dict[str, Any] = entry) -> Any:
+            if key in entry:
+                return entry[key]
+            if base is not None:
+                return getattr(base, key)
+            return defaults.get(key, fallback)
+        gates[gate_id] = GatePolicy(
+            gate_id=gate_id,
+            suite=suite,
+            severity=pick("severity", "normal"),
+            required=pick("required", True),
+            enabled=pick("enabled", True),
+            timeout=float(pick("timeout", 120.0)),
+            title=pick("title", ""),
+            params={**(base.params if base else {}), **entry.get("params", {})},
+        )
+
+
+def load_policy(override: Path | None = None, bundled: Path | None = None) -> Policy:
+    """Bundled policy files (sorted by name), then the environment's override, if any."""
+    folder = bundled or gates_dir()
+    gates: dict[str, GatePolicy] = {}
+    sources: list[str] = []
+    for path in sorted(folder.glob("*.toml")):
+        _merge(gates, _read(path), path)
+        sources.append(str(path))
+    if override is not None:
+        _merge(gates, _read(override), override)
+        sources.append(str(override))
+    return Policy(gates=gates, sources=tuple(sources))

@@ -1,0 +1,61 @@
+"""What a running check records: measurements, attempts and raw evidence (blobs).
+
+The recorder lives in the process that runs the check (an xdist worker, say) and travels to the
+controller inside the test report, so only the controller writes files.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from .outcomes import GateError, GateFailure, GateInconclusive
+from .timeutil import iso, utc_now
+
+MAX_BLOB_BYTES = 8 * 1024 * 1024
+_TRUNCATED = b"\n[... truncated by pytest-ipai: blob larger than 8 MiB ...]\n"
+
+
+@dataclass
+class GateRecorder:
+    gate_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+    measurements: dict[str, Any] = field(default_factory=dict)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    blobs: list[dict[str, Any]] = field(default_factory=list)
+
+    def measure(self, name: str, value: Any, unit: str | None = None) -> None:
+        self.measurements[name] = value if unit is None else {"value": value, "unit": unit}
+
+    def attempt(self, outcome: str, detail: str = "", *, started: float | None = None) -> None:
+        """Record one try of a probe; ``started`` is a ``time.monotonic()`` reading."""
+        duration = 0.0 if started is None else max(0.0, time.monotonic() - started)
+        self.attempts.append(
+            {"at": iso(utc_now()), "outcome": outcome, "duration": duration, "detail": detail}
+        )
+
+    def blob(self, name: str, content: bytes | str, media_type: str = "text/plain") -> None:
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        if len(data) > MAX_BLOB_BYTES:
+            data = data[:MAX_BLOB_BYTES] + _TRUNCATED
+        self.blobs.append(
+            {"name": name, "media_type": media_type, "b64": base64.b64encode(data).decode()}
+        )
+
+    def fail(self, error_class: str, message: str) -> NoReturn:
+        raise GateFailure(error_class, message)
+
+    def error(self, error_class: str, message: str) -> NoReturn:
+        raise GateError(error_class, message)
+
+    def inconclusive(self, message: str, error_class: str = "inconclusive") -> NoReturn:
+        raise GateInconclusive(error_class, message)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "measurements": self.measurements,
+            "attempts": self.attempts,
+            "blobs": self.blobs,
+        }

@@ -1,0 +1,106 @@
+"""Secret redaction: applied to everything before it is written, and used by the pack verifier.
+
+Two sources: the current values of the secrets the config names (environment variables, files),
+and patterns of common credential formats. Findings name the kind and line, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+MARK = "[REDACTED]"
+_VALUE = r"(?![\[$<*{])[^\s\"',;)]{8,}"
+
+# (kind, pattern, group holding the secret or 0 for the whole match)
+PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S
+        ),
+        0,
+    ),
+    ("url_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^:/\s@]+:([^@\s/]+)@", re.I), 1),
+    ("dsn_password", re.compile(r"\bpassword\s*=\s*('[^']*'|[^\s']+)", re.I), 1),
+    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"), 0),
+    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0),
+    ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), 0),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0),
+    ("bearer_token", re.compile(r"\bBearer\s+([A-Za-z0-9._~+/=-]{16,})"), 1),
+    (
+        "assigned_secret",
+        re.compile(
+            r"\b(?:api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|admin_passwd|passwd)"
+            r"[\"']?\s*[:=]\s*[\"']?(" + _VALUE + ")",
+            re.I,
+        ),
+        1,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    line: int
+
+
+class Redactor:
+    """Replaces known secret values and credential-shaped strings with ``[REDACTED]``."""
+
+    def __init__(self, secret_values: Iterable[str] = ()) -> None:
+        # Longest first so a value that contains another is removed whole; tiny values would
+        # shred ordinary text, and a secret that short is no secret.
+        self._values = sorted({v for v in secret_values if len(v) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._values:
+            value = value.replace(secret, MARK)
+        for _kind, pattern, group in PATTERNS:
+            value = pattern.sub(lambda m, g=group: _mask(m, g), value)
+        return value
+
+    def data(self, value: Any) -> Any:
+        """Redact every string inside JSON-like data (keys included)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value
+
+    def blob(self, content: bytes) -> bytes:
+        try:
+            return self.text(content.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            for secret in self._values:
+                content = content.replace(secret.encode("utf-8"), MARK.encode())
+            return content
+
+
+def _mask(match: re.Match[str], group: int) -> str:
+    if group == 0:
+        return MARK
+    start, end = match.span(group)
+    offset = match.start()
+    whole = match.group(0)
+    return whole[: start - offset] + MARK + whole[end - offset :]
+
+
+def find_secrets(text: str, secret_values: Iterable[str] = ()) -> list[Finding]:
+    """Where credential-shaped strings (or known secret values) occur, by kind and line."""
+    findings: list[Finding] = []
+    for secret in {v for v in secret_values if len(v) >= 4}:
+        index = text.find(secret)
+        if index >= 0:
+            findings.append(Finding("configured_secret", text.count("\n", 0, index) + 1))
+    for kind, pattern, group in PATTERNS:
+        for match in pattern.finditer(text):
+            if group and match.group(group).strip("'\"") in ("", MARK):
+                continue
+            findings.append(Finding(kind, text.count("\n", 0, match.start()) + 1))
+    return sorted(findings, key=lambda f: (f.line, f.kind))

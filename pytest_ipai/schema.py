@@ -1,0 +1,122 @@
+"""Validate documents against the JSON Schemas in ``schemas/`` and explain failures in one line.
+
+Messages name the key path and what is wrong, never the offending value: a user who pasted a
+password where a variable name belongs must not see it echoed into a CI log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from .errors import IpaiError
+from .resources import schemas_dir
+
+_TYPE_NAMES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    loaded = {}
+    for path in sorted(schemas_dir().glob("*.schema.json")):
+        try:
+            loaded[path.name.removesuffix(".schema.json")] = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IpaiError(f"{path}: cannot load schema: {exc}") from None
+    return loaded
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resources = [
+        (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
+        for schema in _schemas().values()
+    ]
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """The validator for ``schemas/<name>.schema.json`` (cross-file $refs resolve)."""
+    schema = _schemas().get(name)
+    if schema is None:
+        raise IpaiError(f"installation is incomplete: schema {name}.schema.json not found")
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(
+        schema, registry=_registry(), format_checker=jsonschema.FormatChecker()
+    )
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def describe(error: ValidationError) -> str:
+    """``key.path: what is wrong`` without echoing the value."""
+    path = list(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:
+            path.append(extra[0])
+        return f"{key_path(path)}: unknown key"
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if missing:
+            path.append(missing[0])
+        return f"{key_path(path)}: required key is missing"
+    if kind == "type":
+        expected = error.validator_value
+        expected_text = " or ".join(expected) if isinstance(expected, list) else expected
+        got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
+        return f"{key_path(path)}: expected {expected_text}, got {got}"
+    if kind == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return f"{key_path(path)}: must be one of {choices}"
+    if kind == "pattern":
+        hint = error.schema.get("description", f"pattern {error.validator_value}")
+        return f"{key_path(path)}: does not match {hint}"
+    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        return f"{key_path(path)}: out of range ({kind} {error.validator_value})"
+    if kind in {"minItems", "minLength"}:
+        return f"{key_path(path)}: must not be empty"
+    if kind == "uniqueItems":
+        return f"{key_path(path)}: items must be unique"
+    if kind == "format":
+        return f"{key_path(path)}: not a valid {error.validator_value}"
+    if kind == "const":
+        return f"{key_path(path)}: must be {error.validator_value!r}"
+    return f"{key_path(path)}: {kind} constraint not met"
+
+
+def problems(instance: Any, name: str) -> list[str]:
+    """Every schema violation, one line each, in document order."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    return [describe(e) for e in errors]
+
+
+def first_problem(instance: Any, name: str) -> str | None:
+    error = best_match(validator(name).iter_errors(instance))
+    return None if error is None else describe(error)
