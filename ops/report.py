@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,8 +18,13 @@ ALLURE_TIMEOUT = 600.0
 
 
 def find_allure(explicit: str | None) -> str:
-    """--allure, then $IPAI_ALLURE, then allure on PATH."""
-    candidate = explicit or os.environ.get("IPAI_ALLURE") or shutil.which("allure")
+    """--allure, then $IPAI_ALLURE, then allure on PATH, then beside this Python (a venv)."""
+    candidate = (
+        explicit
+        or os.environ.get("IPAI_ALLURE")
+        or shutil.which("allure")
+        or shutil.which("allure", path=os.path.dirname(sys.executable))
+    )
     if not candidate:
         raise ToolError("allure: command not found (install the npm package 'allure' or pass --allure)")
     return candidate

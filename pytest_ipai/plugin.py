@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -81,9 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state = IpaiState.create(config)
     except IpaiError as exc:
-        # One line, exit 2: a bad config must not look like a failed gate.
-        sys.stderr.write(f"ipai: error: {exc.message}\n")
-        pytest.exit(exc.message, returncode=EXIT_USAGE)
+        # One line ("Exit: ipai: ..."), exit 2: a bad config must not look like a failed gate.
+        pytest.exit(f"ipai: {exc.message}", returncode=EXIT_USAGE)
     if state is None:
         return
     config.stash[state_key] = state
@@ -133,6 +131,7 @@ def _suite_from_markexpr(config: pytest.Config) -> str | None:
     return expr if re.fullmatch(r"[a-z][a-z0-9_]*", expr) and expr in (*SUITES,) else None
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist hook (controller): workers share the controller's run id."""
     state = node.config.stash.get(state_key, None)

@@ -1,0 +1,114 @@
+"""Shared fixtures: the demo stack built with real git, and pytester projects with a policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples" / "demo"))
+
+import build as demo_build  # noqa: E402
+
+IPAI = [sys.executable, "-m", "ipai_ops.cli"]
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo stack, built once; tests take copies."""
+    return demo_build.build(tmp_path_factory.mktemp("demo-template") / "demo")
+
+
+@pytest.fixture
+def demo_stack(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo stack (its repos and upstreams), so a test may break it."""
+    target = tmp_path / "demo"
+    shutil.copytree(demo_template.parent, target, symlinks=True)
+    return target / "stack"
+
+
+def run_ipai(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*IPAI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def only_pack(root: Path) -> Path:
+    packs = [p for p in root.glob("*/*") if p.is_dir()]
+    assert len(packs) == 1, packs
+    return packs[0]
+
+
+def load(pack: Path, name: str = "results.json") -> Any:
+    return json.loads((pack / name).read_text())
+
+
+def by_gate(pack: Path) -> dict[str, dict[str, Any]]:
+    return {r["gate_id"]: r for r in load(pack)["results"]}
+
+
+POLICY_HEAD = """
+suite = "predeploy"
+[defaults]
+severity = "normal"
+required = true
+timeout = 60
+
+# The bundled gate does not belong to these synthetic projects.
+[gates."oca.repos_present"]
+enabled = false
+"""
+
+
+class Project:
+    """A pytester project with ipai.toml and a policy naming the gates it expects."""
+
+    def __init__(self, pytester: pytest.Pytester, gates: dict[str, dict[str, Any]]) -> None:
+        self.pytester = pytester
+        self.path = pytester.path
+        (self.path / "addons.json").write_text(json.dumps({"version": 1, "oca_repositories": []}))
+        policy = [POLICY_HEAD]
+        for gate_id, options in gates.items():
+            policy.append(f'[gates."{gate_id}"]')
+            policy += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
+        (self.path / "policy.toml").write_text("\n".join(policy) + "\n")
+        (self.path / "ipai.toml").write_text(
+            '[stack]\naddons_manifest = "addons.json"\n'
+            '[secrets]\nenv = ["IPAI_TEST_SECRET"]\n'
+            '[environments.dev]\npolicy = "policy.toml"\nevidence_root = "evidence"\n'
+        )
+
+    @property
+    def evidence(self) -> Path:
+        return self.path / "evidence"
+
+    def run(self, *args: str, xdist: bool, timeout: float = 120) -> pytest.RunResult:
+        extra: Sequence[str] = ("-n", "2") if xdist else ()
+        return self.pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--ipai-config", "ipai.toml", "-m", "predeploy",
+            *extra, *args, ".", timeout=timeout,
+        )
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Any:
+    def make(gates: dict[str, dict[str, Any]]) -> Project:
+        return Project(pytester, gates)
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Subprocess output is not a terminal anyway; keep runs independent of the caller's CI flag.
+    monkeypatch.delenv("IPAI_CONFIG", raising=False)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("IPAI_ALLURE", raising=False)
