@@ -234,6 +234,8 @@ class ItemSide:
                 nodeid="ipai", outcome="failed", longrepr=f"ipai: {problem}", result=[]
             )
             config.hook.pytest_collectreport(report=report)
+        if problems:
+            items.clear()  # xdist workers would otherwise run the rest regardless
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -344,6 +346,7 @@ class Controller:
         self.staging: Staging | None = None
         self.manifest: dict[str, Any] | None = None
         self.progress = Progress(config)
+        self.collection_failed = False
         self.expected: list[GatePolicy] = (
             state.policy.expected(state.suite) if state.suite else []
         )
@@ -384,6 +387,10 @@ class Controller:
         meta = item.stash.get(meta_key, None)
         if meta is not None and self.staging is not None:
             self.staging.set_inflight({"meta": meta, "started_at": iso(utc_now())})
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_failed = True
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self.starts[nodeid] = (time.monotonic(), iso(utc_now()))
@@ -479,7 +486,7 @@ class Controller:
             pending.phases.append({"phase": "end", "status": ERROR, "error_class": "interrupted",
                                    "message": "the session ended before this gate finished"})
             self._finish(nodeid, pending)
-        tool_failure = int(exitstatus) in (2, 3, 4)
+        tool_failure = int(exitstatus) in (2, 3, 4) or self.collection_failed
         pack, code = publish_run(
             self.staging,
             manifest=self.manifest,

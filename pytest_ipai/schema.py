@@ -75,6 +75,13 @@ def key_path(parts: Iterable[Any]) -> str:
 
 def describe(error: ValidationError) -> str:
     """``key.path: what is wrong`` without echoing the value."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # Name the problem of the branch that came closest (e.g. the bad SHA), not "oneOf".
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        closest = min(branches.values(), key=lambda errs: (len(errs), -len(errs[0].path)))
+        return describe(best_match(closest))
     path = list(error.absolute_path)
     kind = error.validator
     if kind == "additionalProperties":

@@ -112,3 +112,20 @@ def _no_ci_colour(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IPAI_CONFIG", raising=False)
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     monkeypatch.delenv("IPAI_ALLURE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def demo_pack_template(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real pack of the demo stack's pre-deploy run (made once)."""
+    root = tmp_path_factory.mktemp("demo-evidence")
+    proc = run_ipai("gate", "predeploy", "--config", str(demo_template / "ipai.toml"),
+                    "--evidence-root", str(root))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return only_pack(root)
+
+
+@pytest.fixture
+def demo_pack(demo_pack_template: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "20261124-1200" / "predeploy"
+    shutil.copytree(demo_pack_template, target)
+    return target
