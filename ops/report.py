@@ -45,7 +45,15 @@ def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
         config = {
             "name": f"pytest-ipai {manifest['scope']} {manifest['run_id']}",
             "output": str(work / "out"),
-            "plugins": {"awesome": {"options": {"singleFile": True, "reportLanguage": "en"}}},
+            "plugins": {
+                "awesome": {
+                    "options": {
+                        "singleFile": True,
+                        "reportLanguage": "en",
+                        "reportName": f"pytest-ipai {manifest['scope']} ({manifest['env']})",
+                    }
+                }
+            },
         }
         (work / "allurerc.json").write_text(json.dumps(config))
         env = dict(os.environ, ALLURE_NO_ANALYTICS="1", NO_COLOR="1", HOME=str(work))
