@@ -18,7 +18,10 @@ def test_repos_present(ipai_gate: GateRecorder, ipai_addons_manifest: AddonsMani
     rows = presence(ipai_addons_manifest)
     ipai_gate.blob(
         "repos.json",
-        json.dumps([{"name": r.repo.name, "path": r.repo.rel_path, "state": r.state} for r in rows], indent=2),
+        json.dumps(
+            [{"name": r.repo.name, "path": r.repo.rel_path, "state": r.state} for r in rows],
+            indent=2,
+        ),
         "application/json",
     )
     present = [r for r in rows if r.state == PRESENT]

@@ -41,15 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ipai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p_gate = commands.add_parser("gate", help="run a suite and write its evidence pack")
+    p_gate = commands.add_parser(
+        "gate",
+        help="run a suite and write its evidence pack",
+        usage="ipai gate SUITE [options] [-- PYTEST_ARGS]",
+    )
     p_gate.add_argument("suite", help="predeploy, postdeploy, or a suite of your policy")
     _add_config_options(p_gate)
-    p_gate.add_argument("--evidence-root", metavar="DIR", help="override the config's evidence_root")
+    p_gate.add_argument(
+        "--evidence-root", metavar="DIR", help="override the config's evidence_root"
+    )
     p_gate.add_argument("-n", "--workers", type=int, default=2, help="xdist workers (at least 1)")
     p_gate.add_argument("--verify", action="store_true", help="verify the pack after writing it")
     p_gate.add_argument("--report", action="store_true", help="build the HTML report as well")
-    p_gate.add_argument("--allure", metavar="PATH", help="Allure CLI (default: $IPAI_ALLURE or PATH)")
-    p_gate.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    p_gate.add_argument(
+        "--allure", metavar="PATH", help="Allure CLI (default: $IPAI_ALLURE or PATH)"
+    )
+    p_gate.set_defaults(pytest_args=[])
 
     p_ev = commands.add_parser("evidence", help="work with evidence packs")
     ev = p_ev.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
@@ -128,7 +136,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if problems:
         for problem in problems:
             print(f"{pack}: {problem}", file=sys.stderr)
-        print(f"{pack}: INVALID; no report is built from a pack that does not verify", file=sys.stderr)
+        print(
+            f"{pack}: INVALID; no report is built from a pack that does not verify", file=sys.stderr
+        )
         return EXIT_GATE_FAILED
     output = Path(args.output) if args.output else None
     print(report.build_report(pack, report.find_allure(args.allure), output))
@@ -136,7 +146,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" goes to pytest untouched (ipai gate predeploy -- -k repos).
+    extra = words[words.index("--") + 1 :] if "--" in words else []
+    words = words[: words.index("--")] if "--" in words else words
+    args = build_parser().parse_args(words)
+    if extra and args.command != "gate":
+        sys.stderr.write("ipai: error: only 'ipai gate' passes arguments after -- to pytest\n")
+        return EXIT_USAGE
+    args.pytest_args = extra
     handlers = {
         "gate": cmd_gate,
         "report": cmd_report,

@@ -20,22 +20,42 @@ SUITE_TIMEOUT = 6 * 3600.0
 
 
 def pytest_argv(
-    suite: str, config: StackConfig, run_id: str, report_to: Path, workers: int,
-    evidence_root: Path, extra: list[str],
+    suite: str,
+    config: StackConfig,
+    run_id: str,
+    report_to: Path,
+    workers: int,
+    evidence_root: Path,
+    extra: list[str],
 ) -> list[str]:
     return [
-        sys.executable, "-m", "pytest",
-        "-m", suite,
-        "--ipai-suite", suite,
-        "--ipai-config", str(config.file),
-        "--ipai-env", config.env.name,
-        "--ipai-run-id", run_id,
-        "--ipai-evidence-root", str(evidence_root),
-        "--ipai-progress", "auto",
-        "--ipai-report-to", str(report_to),
-        "-n", str(workers),
-        "-p", "no:cacheprovider",  # never write .pytest_cache into the stack repository
-        "-q", "--no-header", "-o", "console_output_style=classic",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        suite,
+        "--ipai-suite",
+        suite,
+        "--ipai-config",
+        str(config.file),
+        "--ipai-env",
+        config.env.name,
+        "--ipai-run-id",
+        run_id,
+        "--ipai-evidence-root",
+        str(evidence_root),
+        "--ipai-progress",
+        "auto",
+        "--ipai-report-to",
+        str(report_to),
+        "-n",
+        str(workers),
+        "-p",
+        "no:cacheprovider",  # never write .pytest_cache into the stack repository
+        "-q",
+        "--no-header",
+        "-o",
+        "console_output_style=classic",
         *extra,
     ]
 
@@ -67,12 +87,18 @@ def table(pack: Path) -> str:
     document = json.loads((pack / "results.json").read_text("utf-8"))
     rows = [("GATE", "STATUS", "ERROR CLASS", "DURATION")]
     for result in document["results"]:
-        rows.append((
-            result["gate_id"], result["status"], result["error_class"] or "-",
-            f"{result['duration']:.2f}s",
-        ))
+        rows.append(
+            (
+                result["gate_id"],
+                result["status"],
+                result["error_class"] or "-",
+                f"{result['duration']:.2f}s",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
     lines.append(f"{len(document['results'])} gates: {counts or 'none'}")
     return "\n".join(lines)

@@ -26,7 +26,9 @@ def find_allure(explicit: str | None) -> str:
         or shutil.which("allure", path=os.path.dirname(sys.executable))
     )
     if not candidate:
-        raise ToolError("allure: command not found (install the npm package 'allure' or pass --allure)")
+        raise ToolError(
+            "allure: command not found (install the npm package 'allure' or pass --allure)"
+        )
     return candidate
 
 
@@ -66,6 +68,8 @@ def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
         html = make_offline(html_file.read_text("utf-8"))
     leftover = external_references(html)
     if leftover:
-        raise ToolError(f"report would contact other hosts ({', '.join(leftover[:3])}); not written")
+        raise ToolError(
+            f"report would contact other hosts ({', '.join(leftover[:3])}); not written"
+        )
     write_bytes_atomic(target, html.encode("utf-8"))
     return target

@@ -28,7 +28,7 @@ class Environment:
 
     def path(self, key: str, default: str | None = None) -> Path | None:
         value = self.raw.get(key, default)
-        return None if value is None else (self.base_dir / value).resolve()
+        return None if value is None else (self.base_dir / str(value)).resolve()
 
     @property
     def evidence_root(self) -> Path:
@@ -64,11 +64,11 @@ class StackConfig:
 
     @property
     def addons_manifest(self) -> Path:
-        return (self.base_dir / self.raw["stack"]["addons_manifest"]).resolve()
+        return (self.base_dir / str(self.raw["stack"]["addons_manifest"])).resolve()
 
     @property
     def repo_root(self) -> Path:
-        return (self.base_dir / self.raw["stack"].get("repo", ".")).resolve()
+        return (self.base_dir / str(self.raw["stack"].get("repo", "."))).resolve()
 
     @property
     def lock_file(self) -> Path | None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 
-class GateOutcome(Exception):  # noqa: N818 - these are outcomes, not errors of the program
+class GateOutcome(Exception):
     status = "error"
 
     def __init__(self, error_class: str, message: str) -> None:

@@ -31,7 +31,7 @@ from .addons_manifest import AddonsManifest, load_addons_manifest
 from .config import StackConfig, find_config, load_config
 from .errors import EXIT_USAGE, IpaiError
 from .evidence.pack import Staging, check_run_id, host_name, new_run_id
-from .evidence.publish import publish_run, recover_orphans
+from .evidence.publish import expected_entry, publish_run, recover_orphans
 from .outcomes import GateError, GateOutcome
 from .policy import GatePolicy, Policy, load_policy
 from .progress import Progress
@@ -53,12 +53,16 @@ recorder_key = pytest.StashKey[GateRecorder]()
 # --------------------------------------------------------------------------- options, markers
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ipai", "pytest-ipai deploy gates")
-    group.addoption("--ipai-config", metavar="PATH", help="stack config (ipai.toml or pyproject.toml)")
+    group.addoption(
+        "--ipai-config", metavar="PATH", help="stack config (ipai.toml or pyproject.toml)"
+    )
     group.addoption("--ipai-env", metavar="ENV", help="environment of the config to check")
     group.addoption("--ipai-evidence-root", metavar="DIR", help="where evidence packs are written")
     group.addoption("--ipai-run-id", metavar="ID", help="run id (default: UTC time + random)")
     group.addoption(
-        "--ipai-suite", metavar="SUITE", help="suite of this run (default: from -m when it names one)"
+        "--ipai-suite",
+        metavar="SUITE",
+        help="suite of this run (default: from -m when it names one)",
     )
     group.addoption(
         "--ipai-progress",
@@ -172,9 +176,14 @@ def gate_meta(item: pytest.Item, state: IpaiState) -> dict[str, Any] | str | Non
     if policy is not None:
         suite = suite or policy.suite
         if suite != policy.suite:
-            return f"{item.nodeid}: gate {gate_id} is marked {suite} but the policy puts it in {policy.suite}"
+            return (
+                f"{item.nodeid}: gate {gate_id} is marked {suite} "
+                f"but the policy puts it in {policy.suite}"
+            )
     if suite is None:
-        return f"{item.nodeid}: gate {gate_id} belongs to no suite (mark it predeploy or postdeploy)"
+        return (
+            f"{item.nodeid}: gate {gate_id} belongs to no suite (mark it predeploy or postdeploy)"
+        )
     severity = (policy.severity if policy else None) or marker.kwargs.get("severity") or "normal"
     timeout_marker = item.get_closest_marker("timeout")
     timeout = None
@@ -213,9 +222,10 @@ class ItemSide:
             if isinstance(meta, str):
                 problems.append(meta)
             elif meta is not None:
-                if meta["gate_id"] in seen:
+                gate_id = meta["gate_id"]
+                if gate_id in seen:
                     problems.append(
-                        f"duplicate gate id {meta['gate_id']}: {seen[meta['gate_id']]} and {item.nodeid}"
+                        f"duplicate gate id {gate_id}: {seen[gate_id]} and {item.nodeid}"
                     )
                 seen.setdefault(meta["gate_id"], item.nodeid)
                 if not meta["enabled"]:
@@ -267,16 +277,31 @@ def _classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> dict[st
     excinfo = call.excinfo
     details = str(report.longrepr)[-MAX_DETAILS:]
     if excinfo is None:
-        return {"status": ERROR, "error_class": "check_error", "message": "failed", "details": details}
+        return {
+            "status": ERROR,
+            "error_class": "check_error",
+            "message": "failed",
+            "details": details,
+        }
     exc = excinfo.value
     if isinstance(exc, GateOutcome):
-        return {"status": exc.status, "error_class": exc.error_class, "message": exc.message, "details": details}
+        return {
+            "status": exc.status,
+            "error_class": exc.error_class,
+            "message": exc.message,
+            "details": details,
+        }
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, pytest.fail.Exception) and text.startswith("Timeout"):
         return {"status": ERROR, "error_class": "timeout", "message": text, "details": details}
     if isinstance(exc, AssertionError) and call.when == "call":
         first = text.splitlines()[0] if text else "assertion failed"
-        return {"status": FAIL, "error_class": "assertion_failed", "message": first, "details": details}
+        return {
+            "status": FAIL,
+            "error_class": "assertion_failed",
+            "message": first,
+            "details": details,
+        }
     phase = {"setup": "setup_error", "teardown": "teardown_error"}.get(call.when, "check_error")
     message = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
     return {"status": ERROR, "error_class": phase, "message": message, "details": details}
@@ -347,9 +372,7 @@ class Controller:
         self.manifest: dict[str, Any] | None = None
         self.progress = Progress(config)
         self.collection_failed = False
-        self.expected: list[GatePolicy] = (
-            state.policy.expected(state.suite) if state.suite else []
-        )
+        self.expected: list[GatePolicy] = state.policy.expected(state.suite) if state.suite else []
 
     # -- session start ------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -374,7 +397,7 @@ class Controller:
         )
         self.manifest = self.redactor.data(self.manifest)
         self.staging = Staging(self.state.evidence_root, self.state.run_id)
-        expected = [_expected_entry(g) for g in self.expected]
+        expected = [expected_entry(g) for g in self.expected]
         self.staging.write_session(
             {"manifest": self.manifest, "expected": expected, "pid": os.getpid()}
         )
@@ -414,9 +437,20 @@ class Controller:
             if timeout and elapsed >= 0.9 * float(timeout):
                 klass, msg = "timeout", f"killed after {elapsed:.1f}s (timeout {timeout:g}s)"
             else:
-                klass, msg = "worker_crashed", f"the process running the check died after {elapsed:.1f}s"
+                klass, msg = (
+                    "worker_crashed",
+                    f"the process running the check died after {elapsed:.1f}s",
+                )
             detail = str(report.longrepr)[-MAX_DETAILS:]
-            pending.phases.append({"phase": "crash", "status": ERROR, "error_class": klass, "message": msg, "details": detail})
+            pending.phases.append(
+                {
+                    "phase": "crash",
+                    "status": ERROR,
+                    "error_class": klass,
+                    "message": msg,
+                    "details": detail,
+                }
+            )
             self._finish(nodeid, pending)
             return
         pending.phases.append(payload)
@@ -447,7 +481,11 @@ class Controller:
             elif verdict["status"] in (SKIPPED, WAIVED) and phase["status"] in (ERROR, FAIL):
                 verdict = phase  # a teardown error after a skip still means "could not look"
         if verdict["status"] == PASS and not any(p["phase"] == "call" for p in pending.phases):
-            verdict = {"status": ERROR, "error_class": "check_error", "message": "the check never ran"}
+            verdict = {
+                "status": ERROR,
+                "error_class": "check_error",
+                "message": "the check never ran",
+            }
         blobs = []
         for blob in recorded.get("blobs", []):
             content = self.redactor.blob(base64.b64decode(blob["b64"]))
@@ -483,8 +521,14 @@ class Controller:
             return
         for nodeid, pending in list(self.pending.items()):
             # Reports stopped mid-gate (interrupt, maxfail, shutdown): the gate could not finish.
-            pending.phases.append({"phase": "end", "status": ERROR, "error_class": "interrupted",
-                                   "message": "the session ended before this gate finished"})
+            pending.phases.append(
+                {
+                    "phase": "end",
+                    "status": ERROR,
+                    "error_class": "interrupted",
+                    "message": "the session ended before this gate finished",
+                }
+            )
             self._finish(nodeid, pending)
         tool_failure = int(exitstatus) in (2, 3, 4) or self.collection_failed
         pack, code = publish_run(
@@ -502,17 +546,12 @@ class Controller:
             Path(report_to).write_text(json.dumps({"pack": str(pack), "exit_code": code}) + "\n")
 
 
-def _expected_entry(gate: GatePolicy) -> dict[str, Any]:
-    return {"gate_id": gate.gate_id, "suite": gate.suite, "severity": gate.severity, "required": gate.required}
-
-
 def _payload(report: pytest.TestReport) -> dict[str, Any] | None:
     for name, value in report.user_properties:
-        if name == PROP:
+        if name == PROP and isinstance(value, str):
             data: dict[str, Any] = json.loads(value)
             return data
     return None
-
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -34,12 +34,13 @@ class GatePolicy:
 class Policy:
     gates: dict[str, GatePolicy]
     sources: tuple[str, ...]
+    declared_suites: frozenset[str] = frozenset()
 
     def expected(self, suite: str) -> list[GatePolicy]:
         return [g for g in self.gates.values() if g.suite == suite and g.enabled]
 
     def suites(self) -> list[str]:
-        return sorted({g.suite for g in self.gates.values()})
+        return sorted({g.suite for g in self.gates.values()} | self.declared_suites)
 
     def get(self, gate_id: str) -> GatePolicy | None:
         return self.gates.get(gate_id)
@@ -68,12 +69,19 @@ def _merge(gates: dict[str, GatePolicy], data: dict[str, Any], path: Path) -> No
         suite = entry.get("suite") or (base.suite if base else file_suite)
         if suite is None:
             raise ConfigError(f"{path}: gates.{gate_id}.suite: required for a gate of your own")
-        def pick(key: str, fallback: Any, entry: dict[str, Any] = entry) -> Any:
+
+        def pick(
+            key: str,
+            fallback: Any,
+            entry: dict[str, Any] = entry,
+            base: GatePolicy | None = base,
+        ) -> Any:
             if key in entry:
                 return entry[key]
             if base is not None:
                 return getattr(base, key)
             return defaults.get(key, fallback)
+
         gates[gate_id] = GatePolicy(
             gate_id=gate_id,
             suite=suite,
@@ -91,10 +99,12 @@ def load_policy(override: Path | None = None, bundled: Path | None = None) -> Po
     folder = bundled or gates_dir()
     gates: dict[str, GatePolicy] = {}
     sources: list[str] = []
-    for path in sorted(folder.glob("*.toml")):
-        _merge(gates, _read(path), path)
+    suites: set[str] = set()
+    paths = sorted(folder.glob("*.toml")) + ([override] if override is not None else [])
+    for path in paths:
+        data = _read(path)
+        _merge(gates, data, path)
+        if "suite" in data:
+            suites.add(data["suite"])
         sources.append(str(path))
-    if override is not None:
-        _merge(gates, _read(override), override)
-        sources.append(str(override))
-    return Policy(gates=gates, sources=tuple(sources))
+    return Policy(gates=gates, sources=tuple(sources), declared_suites=frozenset(suites))

@@ -38,4 +38,6 @@ def run(
     except FileNotFoundError:
         raise ToolError(f"{argv[0]}: command not found") from None
     except subprocess.TimeoutExpired:
-        raise ToolError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: timed out after {timeout:g}s") from None
+        raise ToolError(
+            f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: timed out after {timeout:g}s"
+        ) from None

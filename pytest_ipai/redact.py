@@ -6,6 +6,7 @@ and patterns of common credential formats. Findings name the kind and line, neve
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,11 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ),
     ("url_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^:/\s@]+:([^@\s/]+)@", re.I), 1),
     ("dsn_password", re.compile(r"\bpassword\s*=\s*('[^']*'|[^\s']+)", re.I), 1),
-    ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"), 0),
+    (
+        "github_token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+        0,
+    ),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), 0),
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), 0),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0),
@@ -60,7 +65,7 @@ class Redactor:
         for secret in self._values:
             value = value.replace(secret, MARK)
         for _kind, pattern, group in PATTERNS:
-            value = pattern.sub(lambda m, g=group: _mask(m, g), value)
+            value = pattern.sub(functools.partial(_mask, group=group), value)
         return value
 
     def data(self, value: Any) -> Any:

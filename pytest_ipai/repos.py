@@ -37,7 +37,12 @@ def presence(manifest: AddonsManifest) -> list[RepoPresence]:
                 out.append(RepoPresence(repo, NOT_GIT, f"{repo.rel_path}: not a git checkout"))
             elif top != repo.path.resolve():
                 out.append(
-                    RepoPresence(repo, NOT_GIT, f"{repo.rel_path}: inside the git work tree {top}, not a checkout of its own")
+                    RepoPresence(
+                        repo,
+                        NOT_GIT,
+                        f"{repo.rel_path}: inside the git work tree {top}, "
+                        "not a checkout of its own",
+                    )
                 )
             else:
                 out.append(RepoPresence(repo, PRESENT))

@@ -84,37 +84,40 @@ def describe(error: ValidationError) -> str:
         return describe(best_match(closest))
     path = list(error.absolute_path)
     kind = error.validator
+    instance: Any = error.instance
+    schema: Any = error.schema
+    value: Any = error.validator_value
     if kind == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        extra = sorted(set(instance) - set(schema.get("properties", {})))
         if extra:
             path.append(extra[0])
         return f"{key_path(path)}: unknown key"
     if kind == "required":
-        missing = [k for k in error.validator_value if k not in error.instance]
+        missing = [k for k in value if k not in instance]
         if missing:
             path.append(missing[0])
         return f"{key_path(path)}: required key is missing"
     if kind == "type":
-        expected = error.validator_value
+        expected = value
         expected_text = " or ".join(expected) if isinstance(expected, list) else expected
-        got = _TYPE_NAMES.get(type(error.instance), type(error.instance).__name__)
+        got = _TYPE_NAMES.get(type(instance), type(instance).__name__)
         return f"{key_path(path)}: expected {expected_text}, got {got}"
     if kind == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)
+        choices = ", ".join(str(c) for c in value)
         return f"{key_path(path)}: must be one of {choices}"
     if kind == "pattern":
-        hint = error.schema.get("description", f"pattern {error.validator_value}")
+        hint = schema.get("description", f"pattern {value}")
         return f"{key_path(path)}: does not match {hint}"
     if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        return f"{key_path(path)}: out of range ({kind} {error.validator_value})"
+        return f"{key_path(path)}: out of range ({kind} {value})"
     if kind in {"minItems", "minLength"}:
         return f"{key_path(path)}: must not be empty"
     if kind == "uniqueItems":
         return f"{key_path(path)}: items must be unique"
     if kind == "format":
-        return f"{key_path(path)}: not a valid {error.validator_value}"
+        return f"{key_path(path)}: not a valid {value}"
     if kind == "const":
-        return f"{key_path(path)}: must be {error.validator_value!r}"
+        return f"{key_path(path)}: must be {value!r}"
     return f"{key_path(path)}: {kind} constraint not met"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -35,10 +34,17 @@ def demo_stack(demo_template: Path, tmp_path: Path) -> Path:
     return target / "stack"
 
 
-def run_ipai(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_ipai(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*IPAI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [*IPAI, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -94,8 +100,16 @@ class Project:
     def run(self, *args: str, xdist: bool, timeout: float = 120) -> pytest.RunResult:
         extra: Sequence[str] = ("-n", "2") if xdist else ()
         return self.pytester.runpytest_subprocess(
-            "-p", "no:cacheprovider", "--ipai-config", "ipai.toml", "-m", "predeploy",
-            *extra, *args, ".", timeout=timeout,
+            "-p",
+            "no:cacheprovider",
+            "--ipai-config",
+            "ipai.toml",
+            "-m",
+            "predeploy",
+            *extra,
+            *args,
+            ".",
+            timeout=timeout,
         )
 
 
@@ -103,6 +117,7 @@ class Project:
 def project(pytester: pytest.Pytester) -> Any:
     def make(gates: dict[str, dict[str, Any]]) -> Project:
         return Project(pytester, gates)
+
     return make
 
 
@@ -118,8 +133,14 @@ def _no_ci_colour(monkeypatch: pytest.MonkeyPatch) -> None:
 def demo_pack_template(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real pack of the demo stack's pre-deploy run (made once)."""
     root = tmp_path_factory.mktemp("demo-evidence")
-    proc = run_ipai("gate", "predeploy", "--config", str(demo_template / "ipai.toml"),
-                    "--evidence-root", str(root))
+    proc = run_ipai(
+        "gate",
+        "predeploy",
+        "--config",
+        str(demo_template / "ipai.toml"),
+        "--evidence-root",
+        str(root),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return only_pack(root)
 

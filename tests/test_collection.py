@@ -48,9 +48,13 @@ def test_gate_in_the_wrong_suite_is_a_collection_error(project: Any) -> None:
     p.pytester.makepyfile(
         test_x="import pytest\n@pytest.mark.postdeploy\n@pytest.mark.gate('demo.pre')\ndef test_x():\n    pass\n"
     )
-    result = p.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ipai-config", "ipai.toml", ".")
+    result = p.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--ipai-config", "ipai.toml", "."
+    )
     assert result.ret == 2
-    result.stdout.fnmatch_lines(["*gate demo.pre is marked postdeploy but the policy puts it in predeploy*"])
+    result.stdout.fnmatch_lines(
+        ["*gate demo.pre is marked postdeploy but the policy puts it in predeploy*"]
+    )
 
 
 def test_markers_are_registered_under_strict_markers(project: Any) -> None:
@@ -90,9 +94,22 @@ def test_bundled_checks_run_from_any_directory(demo_stack: Path, tmp_path: Path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "predeploy",
-         "--ipai-config", str(demo_stack / "ipai.toml")],
-        cwd=elsewhere, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "predeploy",
+            "--ipai-config",
+            str(demo_stack / "ipai.toml"),
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pack = only_pack(demo_stack / "evidence")

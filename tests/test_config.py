@@ -23,18 +23,44 @@ workers = 4
 """
 
 CASES = {
-    "toml-syntax": ('[stack\naddons_manifest = "a.json"\n', "invalid TOML: * (at line 1, column 7)"),
-    "unknown-key": (GOOD.replace("workers = 4", "wrokers = 4"), "environments.prod.wrokers: unknown key"),
-    "wrong-type": (GOOD.replace("workers = 4", 'workers = "four"'), "environments.prod.workers: expected integer, got string"),
-    "missing-required": (GOOD.replace('addons_manifest = "addons.json"', ""), "stack.addons_manifest: required key is missing"),
-    "no-environments": ('[stack]\naddons_manifest = "a.json"\n', "environments: required key is missing"),
-    "bad-env-name": (GOOD.replace("[environments.prod]", "[environments.Prod]").replace('default_env = "prod"', ""), "environments: *"),
-    "unknown-default-env": (GOOD.replace('default_env = "prod"', 'default_env = "stage"'), "environments.stage: no such environment (prod)"),
+    "toml-syntax": (
+        '[stack\naddons_manifest = "a.json"\n',
+        "invalid TOML: * (at line 1, column 7)",
+    ),
+    "unknown-key": (
+        GOOD.replace("workers = 4", "wrokers = 4"),
+        "environments.prod.wrokers: unknown key",
+    ),
+    "wrong-type": (
+        GOOD.replace("workers = 4", 'workers = "four"'),
+        "environments.prod.workers: expected integer, got string",
+    ),
+    "missing-required": (
+        GOOD.replace('addons_manifest = "addons.json"', ""),
+        "stack.addons_manifest: required key is missing",
+    ),
+    "no-environments": (
+        '[stack]\naddons_manifest = "a.json"\n',
+        "environments: required key is missing",
+    ),
+    "bad-env-name": (
+        GOOD.replace("[environments.prod]", "[environments.Prod]").replace(
+            'default_env = "prod"', ""
+        ),
+        "environments: *",
+    ),
+    "unknown-default-env": (
+        GOOD.replace('default_env = "prod"', 'default_env = "stage"'),
+        "environments.stage: no such environment (prod)",
+    ),
     "url-with-credentials": (
         GOOD.replace("http://127.0.0.1:8069", "http://admin:Hunter2Secret@127.0.0.1:8069"),
         "environments.prod.base_url: does not match an http(s) URL without credentials",
     ),
-    "bad-port-allowlist": (GOOD + 'port_allowlist = ["8069"]\n', "environments.prod.port_allowlist[0]: does not match ADDRESS:PORT*"),
+    "bad-port-allowlist": (
+        GOOD + 'port_allowlist = ["8069"]\n',
+        "environments.prod.port_allowlist[0]: does not match ADDRESS:PORT*",
+    ),
     "bad-policy-file": (GOOD + 'policy = "missing.toml"\n', "*missing.toml: policy file not found"),
 }
 
@@ -79,11 +105,15 @@ def test_ipai_gate_rejects_bad_config(tmp_path: Path, case: str) -> None:
 
 @pytest.mark.parametrize("case", ["unknown-key", "wrong-type", "toml-syntax"])
 def test_pytest_rejects_bad_config_with_exit_2(tmp_path: Path, case: str) -> None:
-    text, expected = CASES[case]
+    text, _expected = CASES[case]
     path = write(tmp_path, text)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--ipai-config", str(path)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 2
     line = one_line(proc.stderr)
@@ -101,16 +131,18 @@ def test_pyproject_tool_table(tmp_path: Path) -> None:
         "[project]\nname = 'x'\n[tool.ipai.stack]\naddons_manifest = 'a.json'\n"
         "[tool.ipai.environments.dev]\nworkers = 'x'\n"
     )
-    with pytest.raises(ConfigError, match=r"pyproject.toml: tool\.ipai\.environments\.dev\.workers"):
+    with pytest.raises(
+        ConfigError, match=r"pyproject.toml: tool\.ipai\.environments\.dev\.workers"
+    ):
         load_config(tmp_path / "pyproject.toml")
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    with pytest.raises(ConfigError, match="no \\[tool.ipai\\] table"):
+    with pytest.raises(ConfigError, match=r"no \[tool\.ipai\] table"):
         load_config(tmp_path / "pyproject.toml")
 
 
 def test_environment_selection(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace('default_env = "prod"', "") + "[environments.dev]\n")
-    with pytest.raises(ConfigError, match="stack.default_env: not set; choose one of dev, prod"):
+    with pytest.raises(ConfigError, match=r"stack\.default_env: not set; choose one of dev, prod"):
         load_config(path)
     config = load_config(path, "dev")
     assert config.env.name == "dev"

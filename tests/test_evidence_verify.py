@@ -70,34 +70,49 @@ def test_broken_journal_chain(demo_pack: Path) -> None:
 
 
 def test_result_that_disagrees_with_the_journal(demo_pack: Path) -> None:
-    edit_json(demo_pack / "results.json",
-              lambda d: d["results"][0].update(status="fail", error_class="repo_missing"))
+    edit_json(
+        demo_pack / "results.json",
+        lambda d: d["results"][0].update(status="fail", error_class="repo_missing"),
+    )
     reseal(demo_pack)
-    assert "results.json: gate oca.repos_present disagrees with the journal" in verify_pack(demo_pack)
+    assert "results.json: gate oca.repos_present disagrees with the journal" in verify_pack(
+        demo_pack
+    )
 
 
 def test_placeholder(demo_pack: Path) -> None:
     edit_json(demo_pack / "manifest.json", lambda d: d.update(deploy_note="DEPLOY_SHA_PENDING"))
     reseal(demo_pack)
     problems = verify_pack(demo_pack)
-    assert any(p.startswith("manifest.json:") and p.endswith("placeholder DEPLOY_SHA_PENDING") for p in problems)
+    assert any(
+        p.startswith("manifest.json:") and p.endswith("placeholder DEPLOY_SHA_PENDING")
+        for p in problems
+    )
 
 
 def test_branch_name_in_a_sha_field(demo_pack: Path) -> None:
     edit_json(demo_pack / "manifest.json", lambda d: d["git"].update(sha="main"))
     reseal(demo_pack)
     problems = verify_pack(demo_pack)
-    assert "manifest.json: git.sha: 'main' is not a full commit SHA (a branch or tag name?)" in problems
+    assert (
+        "manifest.json: git.sha: 'main' is not a full commit SHA (a branch or tag name?)"
+        in problems
+    )
     assert any(p.startswith("manifest.json: git") and "does not match" in p for p in problems)
 
 
 def test_secret_in_pack(demo_pack: Path) -> None:
     token = "ghp_" + "A1b2C3d4E5" * 4
-    edit_json(demo_pack / "results.json", lambda d: d["results"][0].update(message=f"token {token}"))
+    edit_json(
+        demo_pack / "results.json", lambda d: d["results"][0].update(message=f"token {token}")
+    )
     reseal(demo_pack)
     proc = run_ipai("evidence", "verify", str(demo_pack))
     assert proc.returncode == 1
-    assert any(line.endswith("secret (github_token)") and "results.json:" in line for line in proc.stdout.splitlines())
+    assert any(
+        line.endswith("secret (github_token)") and "results.json:" in line
+        for line in proc.stdout.splitlines()
+    )
     assert token not in proc.stdout + proc.stderr
 
 
@@ -112,7 +127,10 @@ def test_schema_violation(demo_pack: Path) -> None:
     edit_json(demo_pack / "results.json", lambda d: d["results"][0].update(status="great"))
     reseal(demo_pack)
     problems = verify_pack(demo_pack)
-    assert "results.json: results[0].status: must be one of pass, fail, error, skipped, waived, not_run, inconclusive" in problems
+    assert (
+        "results.json: results[0].status: must be one of pass, fail, error, skipped, waived, not_run, inconclusive"
+        in problems
+    )
 
 
 def test_every_problem_is_reported_not_just_the_first(demo_pack: Path) -> None:
@@ -121,7 +139,10 @@ def test_every_problem_is_reported_not_just_the_first(demo_pack: Path) -> None:
     problems = verify_pack(demo_pack)
     assert "junit.xml: missing file" in problems
     assert "manifest.json: checksum mismatch" in problems
-    assert "manifest.json: git.tree_sha: 'v1.0' is not a full commit SHA (a branch or tag name?)" in problems
+    assert (
+        "manifest.json: git.tree_sha: 'v1.0' is not a full commit SHA (a branch or tag name?)"
+        in problems
+    )
 
 
 @pytest.mark.parametrize("target", ["missing", "file"])

@@ -20,11 +20,20 @@ STARTED = "2026-11-24T18:05:30.000Z"
 
 def manifest(run_id: str, scope: str = "predeploy") -> dict[str, Any]:
     return {
-        "schema": "ipai/evidence-manifest/1", "run_id": run_id, "suite": "predeploy",
-        "scope": scope, "env": "dev", "started_at": STARTED, "finished_at": STARTED,
-        "interrupted": False, "host": "testhost", "user": "tester", "tools": {
-            "pytest-ipai": "0.1.0", "python": "3.11"}, "git": {"available": False, "reason": "test"},
-        "addons_repos": [], "image_digests": {},
+        "schema": "ipai/evidence-manifest/1",
+        "run_id": run_id,
+        "suite": "predeploy",
+        "scope": scope,
+        "env": "dev",
+        "started_at": STARTED,
+        "finished_at": STARTED,
+        "interrupted": False,
+        "host": "testhost",
+        "user": "tester",
+        "tools": {"pytest-ipai": "0.1.0", "python": "3.11"},
+        "git": {"available": False, "reason": "test"},
+        "addons_repos": [],
+        "image_digests": {},
     }
 
 
@@ -62,7 +71,9 @@ def _publish_in_child(root: str, run_id: str) -> None:
 
 def test_concurrent_publishers_never_share_a_folder(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_publish_in_child, args=(str(tmp_path), f"run-{i}")) for i in range(8)]
+    procs = [
+        ctx.Process(target=_publish_in_child, args=(str(tmp_path), f"run-{i}")) for i in range(8)
+    ]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -70,7 +81,9 @@ def test_concurrent_publishers_never_share_a_folder(tmp_path: Path) -> None:
         assert proc.exitcode == 0
     packs = sorted(p for p in (tmp_path / "20261124-1805").iterdir())
     assert len(packs) == 8
-    run_ids = {(p / "manifest.json").read_text().split('"run_id": "')[1].split('"')[0] for p in packs}
+    run_ids = {
+        (p / "manifest.json").read_text().split('"run_id": "')[1].split('"')[0] for p in packs
+    }
     assert run_ids == {f"run-{i}" for i in range(8)}
 
 
@@ -93,7 +106,9 @@ def test_failed_publish_leaves_no_pack(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(pack_module.allure, "write_results", boom)
     with pytest.raises(OSError):
         publish(tmp_path, "run-full")
-    assert not (tmp_path / "20261124-1805").exists() or not any((tmp_path / "20261124-1805").iterdir())
+    assert not (tmp_path / "20261124-1805").exists() or not any(
+        (tmp_path / "20261124-1805").iterdir()
+    )
     # What was journaled is still in staging, for an operator or a recovery run.
     assert list(read_entries(tmp_path / ".staging" / "run-full" / "journal.jsonl"))
 

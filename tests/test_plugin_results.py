@@ -19,7 +19,7 @@ GATES = {
     "demo.never_collected": {},
 }
 
-OUTCOMES = '''
+OUTCOMES = """
 import pytest
 
 pytestmark = pytest.mark.predeploy
@@ -56,7 +56,7 @@ def test_setup_error(exploding):
 def test_skipped():
     pytest.skip("nothing to check here")
 
-'''
+"""
 
 
 def junit_cases(pack: Any) -> dict[str, ET.Element]:
@@ -132,7 +132,7 @@ def test_all_pass_exits_zero(project: Any, xdist: bool) -> None:
     assert load(pack, "manifest.json")["interrupted"] is False
 
 
-HANG = '''
+HANG = """
 import time
 import pytest
 
@@ -152,7 +152,7 @@ def test_hangs():
 @pytest.mark.gate("demo.after")
 def test_after():
     pass
-'''
+"""
 
 CRASH = HANG.replace("time.sleep(60)", "import os; os._exit(3)")
 

@@ -14,7 +14,7 @@ SECRET = "s3cr3t-Value-From-Env"
 DSN_PW = "dbPassw0rdXYZ"
 TOKEN = "ghp_" + "Zz9Yy8Xx7W" * 4
 
-LEAKY = f'''
+LEAKY = f"""
 import os
 import pytest
 
@@ -29,7 +29,7 @@ def test_leaks(ipai_gate):
     ipai_gate.blob("env.txt", f"IPAI_TEST_SECRET={{secret}}\\n")
     print("stdout has", secret)
     ipai_gate.fail("leaky", f"could not log in with {{secret}} and {TOKEN}")
-'''
+"""
 
 
 def all_text(pack: Path) -> str:
@@ -67,13 +67,28 @@ def test_redactor_patterns() -> None:
         "value known-secret-1\n"
     )
     out = redactor.text(sample)
-    for leaked in ("pw123456", "p a s s", "AKIAABCDEFGHIJKLMNOP", "xoxb-123456789012", "eyJhbGci",
-                   "MIIabc", "abcdefgh12345678", "known-secret-1"):
+    for leaked in (
+        "pw123456",
+        "p a s s",
+        "AKIAABCDEFGHIJKLMNOP",
+        "xoxb-123456789012",
+        "eyJhbGci",
+        "MIIabc",
+        "abcdefgh12345678",
+        "known-secret-1",
+    ):
         assert leaked not in out
     assert find_secrets(out) == []
     kinds = {f.kind for f in find_secrets(sample)}
-    assert kinds >= {"url_password", "dsn_password", "aws_access_key", "slack_token", "jwt",
-                     "private_key", "assigned_secret"}
+    assert kinds >= {
+        "url_password",
+        "dsn_password",
+        "aws_access_key",
+        "slack_token",
+        "jwt",
+        "private_key",
+        "assigned_secret",
+    }
     assert [f.line for f in find_secrets(sample) if f.kind == "aws_access_key"] == [3]
 
 

@@ -83,15 +83,17 @@ def test_report_without_allure_is_a_tool_error(demo_pack: Path, tmp_path: Path) 
 
 def test_offline_filter_strips_beacons_and_spots_leftovers() -> None:
     html = (
-        '<html><head><title>x</title></head><body>'
+        "<html><head><title>x</title></head><body>"
         '<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>'
         "<script>window.dataLayer = []; function gtag(){dataLayer.push(arguments);}</script>"
-        '<script>var app = 1;</script></body></html>'
+        "<script>var app = 1;</script></body></html>"
     )
     clean = make_offline(html)
     assert "googletagmanager" not in clean and "gtag" not in clean
     assert "var app = 1;" in clean
     assert clean.index("Content-Security-Policy") < clean.index("<title>")
     assert external_references(clean) == []
-    leaky = '<img src="https://evil.example/x.png"><style>a{background:url(//cdn.example/y)}</style>'
+    leaky = (
+        '<img src="https://evil.example/x.png"><style>a{background:url(//cdn.example/y)}</style>'
+    )
     assert external_references(leaky) == ["//cdn.example/y", "https://evil.example/x.png"]

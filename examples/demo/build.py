@@ -31,8 +31,14 @@ IPAI = {"ipai_core": ["queue_job", "web_responsive"], "ipai_reports": ["ipai_cor
 
 
 def git(*args: str, cwd: Path) -> None:
-    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, check=True, timeout=60,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        ["git", *GIT_IDENTITY, *args],
+        cwd=cwd,
+        check=True,
+        timeout=60,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def write_addon(root: Path, name: str, depends: list[str]) -> None:
@@ -77,13 +83,23 @@ def build(dest: Path) -> Path:
     git("init", "-q", "-b", "main", cwd=stack)
     shutil.copy(HERE / "ipai.toml", stack / "ipai.toml")
     (stack / "config").mkdir()
-    shutil.copy(HERE / "addons_manifest.oca_ipai.json", stack / "config" / "addons_manifest.oca_ipai.json")
+    shutil.copy(
+        HERE / "addons_manifest.oca_ipai.json", stack / "config" / "addons_manifest.oca_ipai.json"
+    )
     for name, depends in IPAI.items():
         write_addon(stack / "addons" / "ipai", name, depends)
     (stack / ".gitignore").write_text("/evidence/\n/addons/oca/\n")
     commit_all(stack, "demo stack")
     for repo in OCA:
-        git("clone", "-q", "-b", SERIES, str(upstream / f"{repo}.git"), f"addons/oca/{repo}", cwd=stack)
+        git(
+            "clone",
+            "-q",
+            "-b",
+            SERIES,
+            str(upstream / f"{repo}.git"),
+            f"addons/oca/{repo}",
+            cwd=stack,
+        )
     return stack
 
 
@@ -94,7 +110,9 @@ def main() -> int:
     try:
         stack = build(args.dest.resolve())
     except subprocess.CalledProcessError as exc:
-        sys.stderr.write(f"build.py: git {' '.join(exc.cmd[5:7])} failed: {exc.stderr.decode().strip()}\n")
+        sys.stderr.write(
+            f"build.py: git {' '.join(exc.cmd[5:7])} failed: {exc.stderr.decode().strip()}\n"
+        )
         return 2
     print(stack / "ipai.toml")
     return 0

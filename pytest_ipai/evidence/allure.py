@@ -37,7 +37,9 @@ _NAMESPACE = uuid.UUID("6f1f6bf2-6c4e-4b7e-9d1e-7b7b2a7e1a10")
 
 def _properties(pairs: dict[str, str]) -> bytes:
     def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace("\n", "\\n").replace("=", "\\=").replace(":", "\\:")
+        return (
+            value.replace("\\", "\\\\").replace("\n", "\\n").replace("=", "\\=").replace(":", "\\:")
+        )
 
     return "".join(f"{escape(k)}={escape(v)}\n" for k, v in pairs.items()).encode()
 
@@ -89,7 +91,8 @@ def write_results(
             labels.append({"name": "tag", "value": result["error_class"]})
         steps = [
             {
-                "name": f"attempt {n}: {a['outcome']}" + (f" ({a['detail']})" if a["detail"] else ""),
+                "name": f"attempt {n}: {a['outcome']}"
+                + (f" ({a['detail']})" if a["detail"] else ""),
                 "status": "passed" if a["outcome"] in ("ok", "pass") else "failed",
                 "stage": "finished",
                 "start": epoch_ms(a["at"]),

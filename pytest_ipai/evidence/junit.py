@@ -64,4 +64,5 @@ def render(document: dict[str, Any]) -> bytes:
     suite.set("skipped", str(counts["skipped"]))
     suite.set("time", f"{total_time:.3f}")
     ET.indent(suites)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
+    rendered: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return rendered + b"\n"

@@ -15,7 +15,9 @@ CSP = (
     "connect-src data: blob:; media-src data: blob:; worker-src data: blob:; "
     "frame-src data: blob:; base-uri 'none'; form-action 'none'"
 )
-_EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>", re.I)
+_EXTERNAL_SCRIPT = re.compile(
+    r"<script\b[^>]*\bsrc\s*=\s*[\"']?(?:https?:)?//[^>]*>\s*</script>", re.I
+)
 _INLINE_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.I | re.S)
 _ANALYTICS = re.compile(
     r"googletagmanager|google-analytics|gtag\(|dataLayer|doubleclick|segment\.io|mixpanel|"

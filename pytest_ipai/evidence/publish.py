@@ -17,6 +17,16 @@ from .journal import read_entries
 from .pack import STAGING, Staging, host_name, pid_alive
 
 
+def expected_entry(gate: GatePolicy) -> dict[str, Any]:
+    """What the journal and the recovery need to know of an expected gate."""
+    return {
+        "gate_id": gate.gate_id,
+        "suite": gate.suite,
+        "severity": gate.severity,
+        "required": gate.required,
+    }
+
+
 def _not_run(entry: dict[str, Any], message: str) -> GateResult:
     return GateResult(
         gate_id=entry["gate_id"],
@@ -40,13 +50,21 @@ def publish_run(
 ) -> tuple[Path, int]:
     """Journal a ``not_run`` result for each expected gate without one, then publish."""
     entries = [
-        e if isinstance(e, dict) else
-        {"gate_id": e.gate_id, "suite": e.suite, "severity": e.severity, "required": e.required}
+        e
+        if isinstance(e, dict)
+        else {
+            "gate_id": e.gate_id,
+            "suite": e.suite,
+            "severity": e.severity,
+            "required": e.required,
+        }
         for e in expected
     ]
     have = {r.gate_id for r in results}
-    why = "the run was interrupted before this gate ran" if interrupted else (
-        "this gate of the suite's policy was not collected or was deselected"
+    why = (
+        "the run was interrupted before this gate ran"
+        if interrupted
+        else ("this gate of the suite's policy was not collected or was deselected")
     )
     for entry in entries:
         if entry["gate_id"] not in have:
@@ -54,11 +72,11 @@ def publish_run(
             staging.record(missing)
             results.append(missing)
     code = EXIT_USAGE if tool_failure else suite_exit_code(results)
-    final = dict(manifest, finished_at=iso(utc_now()), interrupted=interrupted)
+    final: dict[str, Any] = {**manifest, "finished_at": iso(utc_now()), "interrupted": interrupted}
     pack = staging.publish(
         manifest=final,
         results=results,
-        expected=[e["gate_id"] for e in entries],
+        expected=[str(entry["gate_id"]) for entry in entries],
         exit_code=code,
     )
     return pack, code

@@ -1,0 +1,133 @@
+"""``ipai gate``: the table, the pack, exit codes, progress lines; and the oca.repos_present gate
+on real git checkouts."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import IPAI, by_gate, only_pack, run_ipai
+
+
+def gate(
+    stack: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_ipai("gate", "predeploy", "--config", str(stack / "ipai.toml"), *extra, env=env)
+
+
+def test_demo_stack_passes_with_table_pack_and_verification(demo_stack: Path) -> None:
+    proc = gate(demo_stack, "--verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("GATE"))
+    assert lines[header].split() == ["GATE", "STATUS", "ERROR", "CLASS", "DURATION"]
+    assert lines[header + 1].split()[:3] == ["oca.repos_present", "pass", "-"]
+    pack = only_pack(demo_stack / "evidence")
+    assert f"pack: {pack}" in lines
+    assert "verify: ok" in lines
+    manifest = (pack / "manifest.json").read_text()
+    assert '"dirty": false' in manifest
+    assert '"branch": "main"' in manifest
+    # The run left the stack repository clean: no cache, no bytecode, no stray files.
+    status = subprocess.run(
+        ["git", "-C", str(demo_stack), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert status.stdout == ""
+
+
+def test_missing_repo_fails_with_count_and_name(demo_stack: Path) -> None:
+    shutil.rmtree(demo_stack / "addons" / "oca" / "web")
+    proc = gate(demo_stack)
+    assert proc.returncode == 1
+    result = by_gate(only_pack(demo_stack / "evidence"))["oca.repos_present"]
+    assert (result["status"], result["error_class"]) == ("fail", "repo_missing")
+    assert result["message"] == "2/3 present; missing: web (addons/oca/web)"
+    assert result["measurements"] == {"repos_present": 2, "repos_expected": 3}
+    assert "oca.repos_present  fail    repo_missing" in proc.stdout
+
+
+def test_plain_folder_is_not_a_checkout(demo_stack: Path) -> None:
+    shutil.rmtree(demo_stack / "addons" / "oca" / "queue" / ".git")
+    proc = gate(demo_stack)
+    assert proc.returncode == 1
+    result = by_gate(only_pack(demo_stack / "evidence"))["oca.repos_present"]
+    assert result["error_class"] == "repo_not_git"
+    assert result["message"].startswith(
+        "2/3 present; not git: queue (addons/oca/queue: inside the git work tree"
+    )
+
+
+def test_invalid_addons_manifest_is_an_error_not_a_pass(demo_stack: Path) -> None:
+    manifest = demo_stack / "config" / "addons_manifest.oca_ipai.json"
+    manifest.write_text(manifest.read_text().replace('"path": "addons/oca/web", ', ""))
+    proc = gate(demo_stack)
+    assert proc.returncode == 1
+    result = by_gate(only_pack(demo_stack / "evidence"))["oca.repos_present"]
+    assert (result["status"], result["error_class"]) == ("error", "addons_manifest_invalid")
+    assert result["message"].endswith(
+        "addons_manifest.oca_ipai.json: oca_repositories[2].path: required key is missing"
+    )
+
+
+def test_unknown_suite_is_a_usage_error(demo_stack: Path) -> None:
+    proc = run_ipai("gate", "nightly", "--config", str(demo_stack / "ipai.toml"))
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "ipai: error: suite nightly: not in the policy (postdeploy, predeploy)"
+    )
+
+
+def test_progress_lines_are_plain_in_ci(demo_stack: Path) -> None:
+    proc = gate(demo_stack, env=dict(os.environ, CI="true"))
+    assert proc.returncode == 0
+    assert "[1/1] PASS         oca.repos_present" in proc.stdout
+    assert "\x1b[" not in proc.stdout
+
+
+@pytest.mark.parametrize("ci", [False, True], ids=["terminal", "terminal-with-CI"])
+def test_progress_is_coloured_only_on_a_terminal_outside_ci(demo_stack: Path, ci: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci:
+        env["CI"] = "1"
+    env["TERM"] = "xterm"
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [*IPAI, "gate", "predeploy", "--config", str(demo_stack / "ipai.toml")],
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    output = b"".join(chunks).decode(errors="replace")
+    assert "oca.repos_present" in output
+    coloured_pass = "\x1b[32mPASS" in output
+    assert coloured_pass is (not ci)
+
+
+def test_gate_keeps_pytest_arguments(demo_stack: Path) -> None:
+    proc = gate(demo_stack, "--", "-k", "nothing_matches_this")
+    assert proc.returncode == 1  # the deselected gate is not_run: fail closed
+    result = by_gate(only_pack(demo_stack / "evidence"))["oca.repos_present"]
+    assert result["status"] == "not_run"
+    assert sys.executable
