@@ -121,8 +121,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def load_config(path: Path, env_name: str | None = None) -> StackConfig:
-    """Read, validate and select an environment. Raises ConfigError with a one-line message."""
+def load_config(path: Path, env_name: str | None = None, *, validate: bool = True) -> StackConfig:
+    """Read, validate and select an environment. Raises ConfigError with a one-line message.
+
+    ``validate=False`` is for xdist workers: the controller validated the same file already.
+    """
     path = path.resolve()
     data = _read_toml(path)
     if path.name == "pyproject.toml":
@@ -133,7 +136,7 @@ def load_config(path: Path, env_name: str | None = None) -> StackConfig:
         prefix = "tool.ipai."
     else:
         prefix = ""
-    problem = first_problem(data, "config")
+    problem = first_problem(data, "config") if validate else None
     if problem is not None:
         raise ConfigError(f"{path}: {prefix}{problem}")
     envs: dict[str, Any] = data["environments"]

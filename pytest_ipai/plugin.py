@@ -112,12 +112,13 @@ class IpaiState:
         path = Path(option) if option else find_config(pyconfig.invocation_params.dir)
         if path is None:
             return None  # not a pytest-ipai run: stay out of the way
-        stack = load_config(path, pyconfig.getoption("ipai_env"))
-        policy = load_policy(stack.env.policy_file)
+        worker = hasattr(pyconfig, "workerinput")
+        stack = load_config(path, pyconfig.getoption("ipai_env"), validate=not worker)
+        policy = load_policy(stack.env.policy_file, validate=not worker)
         root_opt = pyconfig.getoption("ipai_evidence_root")
         root = Path(root_opt).resolve() if root_opt else stack.env.evidence_root
-        if hasattr(pyconfig, "workerinput"):
-            run_id = pyconfig.workerinput["ipai_run_id"]
+        if worker:
+            run_id = str(getattr(pyconfig, "workerinput")["ipai_run_id"])  # noqa: B009
         else:
             given = pyconfig.getoption("ipai_run_id")
             run_id = check_run_id(given) if given else new_run_id()
@@ -409,7 +410,7 @@ class Controller:
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
         meta = item.stash.get(meta_key, None)
         if meta is not None and self.staging is not None:
-            self.staging.set_inflight({"meta": meta, "started_at": iso(utc_now())})
+            self.staging.mark_started({"meta": meta, "started_at": iso(utc_now())})
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -465,7 +466,6 @@ class Controller:
         self.results[result.gate_id] = result
         assert self.staging is not None
         self.staging.record(result)
-        self.staging.set_inflight(None)
         self.progress.gate_done(result)
 
     def _result(self, pending: _Pending) -> GateResult:

@@ -62,7 +62,11 @@ class GateResult:
     details: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copies were the plugin's largest per-gate cost.
+        data = dict(self.__dict__)
+        data["attempts"] = [dict(a.__dict__) for a in self.attempts]
+        data["blobs"] = [dict(b.__dict__) for b in self.blobs]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GateResult:

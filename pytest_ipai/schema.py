@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
-
-import jsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any
 
 from .errors import IpaiError
 from .resources import schemas_dir
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
+
+# jsonschema is imported on first validation only: xdist workers, which trust the config the
+# controller validated, never pay for it.
 
 _TYPE_NAMES = {
     bool: "boolean",
@@ -44,6 +46,9 @@ def _schemas() -> dict[str, dict[str, Any]]:
 
 @cache
 def _registry() -> Registry[Any]:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     resources = [
         (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
         for schema in _schemas().values()
@@ -54,13 +59,13 @@ def _registry() -> Registry[Any]:
 @cache
 def validator(name: str) -> Draft202012Validator:
     """The validator for ``schemas/<name>.schema.json`` (cross-file $refs resolve)."""
+    from jsonschema import Draft202012Validator
+
     schema = _schemas().get(name)
     if schema is None:
         raise IpaiError(f"installation is incomplete: schema {name}.schema.json not found")
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(
-        schema, registry=_registry(), format_checker=jsonschema.FormatChecker()
-    )
+    return Draft202012Validator(schema, registry=_registry())
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -75,6 +80,8 @@ def key_path(parts: Iterable[Any]) -> str:
 
 def describe(error: ValidationError) -> str:
     """``key.path: what is wrong`` without echoing the value."""
+    from jsonschema.exceptions import best_match
+
     if error.validator in ("oneOf", "anyOf") and error.context:
         # Name the problem of the branch that came closest (e.g. the bad SHA), not "oneOf".
         branches: dict[Any, list[ValidationError]] = {}
@@ -128,5 +135,7 @@ def problems(instance: Any, name: str) -> list[str]:
 
 
 def first_problem(instance: Any, name: str) -> str | None:
+    from jsonschema.exceptions import best_match
+
     error = best_match(validator(name).iter_errors(instance))
     return None if error is None else describe(error)

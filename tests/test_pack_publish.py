@@ -103,7 +103,7 @@ def test_failed_publish_leaves_no_pack(tmp_path: Path, monkeypatch: pytest.Monke
     def boom(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pack_module.allure, "write_results", boom)
+    monkeypatch.setattr(pack_module.allure, "render", boom)
     with pytest.raises(OSError):
         publish(tmp_path, "run-full")
     assert not (tmp_path / "20261124-1805").exists() or not any(

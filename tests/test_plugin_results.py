@@ -195,7 +195,7 @@ def test_killed_process_without_xdist_is_recovered(project: Any, source: str) ->
     assert result.ret != 0  # the process itself died (pytest-timeout exits 1, os._exit 3)
     assert not list(p.evidence.glob("2*/*")), "no pack can be published by a dead process"
     staged = list((p.evidence / ".staging").iterdir())
-    assert len(staged) == 1 and (staged[0] / "inflight.json").is_file()
+    assert len(staged) == 1 and (staged[0] / "inflight.jsonl").is_file()
 
     recovered = run_ipai("evidence", "recover", "--evidence-root", str(p.evidence))
     assert recovered.returncode == 0, recovered.stderr

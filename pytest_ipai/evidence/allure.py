@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
 
 from ..timeutil import epoch_ms
@@ -64,10 +62,13 @@ def environment(manifest: dict[str, Any]) -> dict[str, str]:
     return pairs
 
 
-def write_results(
-    target: Path, document: dict[str, Any], manifest: dict[str, Any], blobs: Path
-) -> None:
-    target.mkdir(parents=True, exist_ok=True)
+def render(
+    document: dict[str, Any], manifest: dict[str, Any]
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The allure-results files (name -> bytes) and attachments (name -> blob sha256, to link:
+    an attachment is the blob itself, not a second copy of its bytes)."""
+    files: dict[str, bytes] = {}
+    links: dict[str, str] = {}
     for result in document["results"]:
         case_id = str(uuid.uuid5(_NAMESPACE, f"{document['run_id']}/{result['gate_id']}"))
         history = hashlib.sha256(f"{document['suite']}/{result['gate_id']}".encode()).hexdigest()
@@ -77,7 +78,7 @@ def write_results(
         attachments = []
         for blob in result.get("blobs", []):
             source = f"{case_id}-{blob['sha256'][:16]}-attachment{_EXT.get(blob['media_type'], '')}"
-            shutil.copyfile(blobs / blob["sha256"], target / source)
+            links[source] = blob["sha256"]
             attachments.append({"name": blob["name"], "source": source, "type": blob["media_type"]})
         labels = [
             {"name": "epic", "value": document["suite"]},
@@ -121,8 +122,8 @@ def write_results(
             "attachments": attachments,
             "description": f"status: {result['status']}; required: {result['required']}",
         }
-        (target / f"{case_id}-result.json").write_bytes(dump_json(record))
-    (target / "environment.properties").write_bytes(_properties(environment(manifest)))
+        files[f"{case_id}-result.json"] = json.dumps(record).encode()
+    files["environment.properties"] = _properties(environment(manifest))
     executor = {
         "name": "pytest-ipai",
         "type": "pytest-ipai",
@@ -130,10 +131,11 @@ def write_results(
         "buildOrder": manifest["started_at"],
         "reportName": f"pytest-ipai {manifest['scope']} ({manifest['env']})",
     }
-    (target / "executor.json").write_bytes(dump_json(executor))
+    files["executor.json"] = dump_json(executor)
     categories = [
         {"name": "Gate failed", "matchedStatuses": ["failed"]},
         {"name": "Gate could not look (error / not run)", "matchedStatuses": ["broken"]},
         {"name": "Inconclusive", "matchedStatuses": ["unknown"]},
     ]
-    (target / "categories.json").write_bytes(dump_json(categories))
+    files["categories.json"] = dump_json(categories)
+    return files, links

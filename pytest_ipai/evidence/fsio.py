@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import tempfile
@@ -48,8 +50,26 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_bytes_atomic(path, dump_json(data))
 
 
-def fsync_tree(root: Path) -> None:
-    """fsync every file and folder below ``root`` (before it is renamed into place)."""
+def _syncfs(path: Path) -> bool:
+    """Linux syncfs(2) on the file system holding ``path``: one call instead of one fsync per
+    file, which matters for packs of thousands of small files."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if not hasattr(libc, "syncfs"):
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return int(libc.syncfs(fd)) == 0
+    finally:
+        os.close(fd)
+
+
+def sync_tree(root: Path) -> None:
+    """Make every file and folder below ``root`` durable (before it is renamed into place)."""
+    if _syncfs(root):
+        return
     for folder, _dirs, files in os.walk(root):
         for name in files:
             fd = os.open(os.path.join(folder, name), os.O_RDONLY)

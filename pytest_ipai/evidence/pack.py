@@ -20,16 +20,17 @@ import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import IpaiError
 from ..results import GateResult, coverage, summary
 from ..timeutil import parse_iso, utc_now
 from . import allure, junit
-from .fsio import dump_json, fsync_dir, fsync_tree, write_bytes_atomic, write_json_atomic
+from .fsio import dump_json, fsync_dir, sync_tree, write_json_atomic
 from .journal import JournalWriter
 
 STAGING = ".staging"
+INFLIGHT = "inflight.jsonl"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESULTS_SCHEMA = "ipai/results/1"
 MAX_BLOB_BYTES = 8 * 1024 * 1024
@@ -60,6 +61,7 @@ class Staging:
                 raise IpaiError(f"{self.path}: a run with id {run_id} is already being recorded")
             (self.path / "blobs").mkdir(parents=True)
         self._journal: JournalWriter | None = None
+        self._inflight: IO[bytes] | None = None
 
     # -- session metadata (kept only while staging, used to recover a run that died) --------
     def write_session(self, session: dict[str, Any]) -> None:
@@ -69,19 +71,27 @@ class Staging:
         data: dict[str, Any] = json.loads((self.path / "session.json").read_text("utf-8"))
         return data
 
-    def set_inflight(self, entry: dict[str, Any] | None) -> None:
-        target = self.path / "inflight.json"
-        if entry is None:
-            target.unlink(missing_ok=True)
-        else:
-            write_json_atomic(target, entry)
+    def mark_started(self, entry: dict[str, Any]) -> None:
+        """Note the gate about to run (one appended line; no fsync: it must survive the death
+        of this process, which a flushed write does, not a power cut)."""
+        if self._inflight is None:
+            self._inflight = open(self.path / INFLIGHT, "ab")  # noqa: SIM115 - session-long
+        self._inflight.write(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+        self._inflight.flush()
 
     def inflight(self) -> dict[str, Any] | None:
+        """The last gate noted as started (recovery decides whether it finished)."""
         try:
-            data: dict[str, Any] = json.loads((self.path / "inflight.json").read_text("utf-8"))
-        except (OSError, ValueError):
+            lines = (self.path / INFLIGHT).read_bytes().splitlines()
+        except OSError:
             return None
-        return data
+        for raw in reversed(lines):
+            try:
+                data: dict[str, Any] = json.loads(raw)
+            except ValueError:
+                continue  # torn by the crash
+            return data
+        return None
 
     # -- content ---------------------------------------------------------------------------
     @property
@@ -94,7 +104,11 @@ class Staging:
         digest = hashlib.sha256(content).hexdigest()
         target = self.path / "blobs" / digest
         if not target.exists():
-            write_bytes_atomic(target, content)
+            # Renamed into place so a blob is whole or absent; made durable with the whole
+            # pack at publication (a blob is content-addressed, so damage is detectable).
+            partial = target.with_name(f".{digest}.partial")
+            partial.write_bytes(content)
+            os.replace(partial, target)
         return digest
 
     def record(self, result: GateResult) -> str:
@@ -135,17 +149,37 @@ class Staging:
             "journal_head": journal_head,
             "results": [r.to_dict() for r in results],
         }
-        for name in ("session.json", "inflight.json"):
+        if self._inflight is not None:
+            self._inflight.close()
+            self._inflight = None
+        for name in ("session.json", INFLIGHT):
             (self.path / name).unlink(missing_ok=True)
-        (self.path / "journal.jsonl").touch()
-        (self.path / "results.json").write_bytes(dump_json(document))
-        (self.path / "junit.xml").write_bytes(junit.render(document))
-        allure.write_results(self.path / "allure-results", document, manifest, self.path / "blobs")
-        (self.path / "manifest.json").write_bytes(dump_json(manifest))
+        # Checksums are taken from the bytes as they are written (blobs are named by theirs),
+        # so publishing never reads the pack back.
+        sums: dict[str, str] = {}
+
+        def put(rel: str, data: bytes) -> None:
+            (self.path / rel).write_bytes(data)
+            sums[rel] = hashlib.sha256(data).hexdigest()
+
+        sums["journal.jsonl"] = file_sha256(self.path / "journal.jsonl")
+        for blob in (self.path / "blobs").iterdir():
+            sums[f"blobs/{blob.name}"] = blob.name
+        put("results.json", dump_json(document))
+        put("junit.xml", junit.render(document))
+        (self.path / "allure-results").mkdir()
+        files, links = allure.render(document, manifest)
+        for name, data in files.items():
+            put(f"allure-results/{name}", data)
+        for name, digest in links.items():
+            os.link(self.path / "blobs" / digest, self.path / "allure-results" / name)
+            sums[f"allure-results/{name}"] = digest
+        put("manifest.json", dump_json(manifest))
         if decision is not None:
-            (self.path / "decision.json").write_bytes(dump_json(decision))
-        (self.path / "SHA256SUMS").write_bytes(checksums(self.path))
-        fsync_tree(self.path)
+            put("decision.json", dump_json(decision))
+        listing = "".join(f"{sums[rel]}  {rel}\n" for rel in sorted(sums))
+        (self.path / "SHA256SUMS").write_bytes(listing.encode())
+        sync_tree(self.path)
         return self._rename_into_place(parse_iso(manifest["started_at"]), manifest["scope"])
 
     def _rename_into_place(self, started: datetime, scope: str) -> Path:
@@ -171,13 +205,10 @@ class Staging:
 
 def checksums(pack: Path) -> bytes:
     """``sha256  relative/path`` lines for every file but SHA256SUMS, sorted by path."""
-    lines = []
-    for path in sorted(p for p in pack.rglob("*") if p.is_file()):
-        rel = path.relative_to(pack).as_posix()
-        if rel == "SHA256SUMS":
-            continue
-        lines.append(f"{file_sha256(path)}  {rel}\n")
-    return "".join(lines).encode()
+    rels = sorted(p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file())
+    return "".join(
+        f"{file_sha256(pack / rel)}  {rel}\n" for rel in rels if rel != "SHA256SUMS"
+    ).encode()
 
 
 def file_sha256(path: Path) -> str:
