@@ -78,6 +78,15 @@ def overhead(root: Path, rounds: int, xdist: list[str]) -> tuple[float, float]:
     return statistics.median(plain_times), statistics.median(plugged_times)
 
 
+def compare(root: Path, rounds: int, goal: str) -> None:
+    for label, xdist in (("no xdist", []), ("-n 2", ["-n", "2"])):
+        plain, plugged = overhead(root, rounds, xdist)
+        print(
+            f"  {label:<9} plain pytest {plain:6.2f}s  with pytest-ipai {plugged:6.2f}s  "
+            f"ratio {plugged / plain:4.2f}{goal}"
+        )
+
+
 def publish_time(root: Path, gates: int, rounds: int) -> tuple[float, float]:
     record_times, publish_times = [], []
     manifest = {

@@ -150,3 +150,28 @@ def demo_pack(demo_pack_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "20261124-1200" / "predeploy"
     shutil.copytree(demo_pack_template, target)
     return target
+
+
+def assert_predeploy_passes_from(python: str, stack: Path, cwd: Path) -> None:
+    """``pytest -m predeploy --ipai-config`` run from ``cwd`` passes and writes the stack's pack."""
+    proc = subprocess.run(
+        [
+            python,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "predeploy",
+            "--ipai-config",
+            str(stack / "ipai.toml"),
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pack = only_pack(stack / "evidence")
+    assert by_gate(pack)["oca.repos_present"]["status"] == "pass"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import by_gate, only_pack
+from conftest import assert_predeploy_passes_from, by_gate, only_pack
 
 
 def test_duplicate_gate_id_is_a_collection_error(project: Any) -> None:
@@ -93,24 +92,4 @@ def test_plugin_stays_out_of_ordinary_runs(pytester: Any) -> None:
 def test_bundled_checks_run_from_any_directory(demo_stack: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "predeploy",
-            "--ipai-config",
-            str(demo_stack / "ipai.toml"),
-        ],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    pack = only_pack(demo_stack / "evidence")
-    assert by_gate(pack)["oca.repos_present"]["status"] == "pass"
+    assert_predeploy_passes_from(sys.executable, demo_stack, elsewhere)

@@ -59,6 +59,27 @@ def test_skipped():
 """
 
 
+def assert_pack_consistent(pack: Any, exit_code: int) -> None:
+    """results.json, the journal, junit.xml and the coverage tell the same story."""
+    document = load(pack)
+    assert document["exit_code"] == exit_code
+    problems, head = chain_problems(pack / "journal.jsonl")
+    assert problems == []
+    assert head == document["journal_head"]
+    journaled = {
+        e["result"]["gate_id"]: e["result"]["status"]
+        for e in read_entries(pack / "journal.jsonl")
+        if e["kind"] == "result"
+    }
+    listed = {r["gate_id"]: r["status"] for r in document["results"]}
+    assert journaled == listed
+    assert set(junit_cases(pack)) == set(listed)
+    coverage = document["coverage"]
+    assert sorted(coverage["executed"] + coverage["not_run"]) == sorted(listed)
+    assert coverage["not_run"] == [g for g in coverage["expected"] if listed[g] == "not_run"]
+    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+
+
 def junit_cases(pack: Any) -> dict[str, ET.Element]:
     tree = ET.parse(pack / "junit.xml")
     return {case.get("name"): case for case in tree.iter("testcase")}
@@ -115,7 +136,7 @@ def test_every_outcome_becomes_a_result(project: Any, xdist: bool) -> None:
     assert cases["demo.never_collected"].find("error").get("type") == "not_run"
     assert cases["demo.skipped"].find("skipped") is not None
     assert cases["demo.passes"].find("failure") is None
-    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+    assert_pack_consistent(pack, exit_code=1)
 
 
 @pytest.mark.parametrize("xdist", [False, True], ids=["no-xdist", "xdist"])
@@ -128,8 +149,8 @@ def test_all_pass_exits_zero(project: Any, xdist: bool) -> None:
     result = p.run(xdist=xdist)
     assert result.ret == 0
     pack = only_pack(p.evidence)
-    assert load(pack)["exit_code"] == 0
     assert load(pack, "manifest.json")["interrupted"] is False
+    assert_pack_consistent(pack, exit_code=0)
 
 
 HANG = """
@@ -169,6 +190,9 @@ def test_timeout_kill_under_xdist_is_an_error_for_that_gate(project: Any) -> Non
     assert gates["demo.hangs"]["nodeid"].endswith("test_hang.py::test_hangs")
     assert gates["demo.before"]["status"] == "pass"
     assert gates["demo.after"]["status"] == "pass"  # a replacement worker ran the rest
+    pack = only_pack(p.evidence)
+    assert junit_cases(pack)["demo.hangs"].find("error").get("type") == "timeout"
+    assert_pack_consistent(pack, exit_code=1)
 
 
 def test_worker_crash_under_xdist_is_an_error_for_that_gate(project: Any) -> None:
@@ -184,7 +208,7 @@ def test_worker_crash_under_xdist_is_an_error_for_that_gate(project: Any) -> Non
     assert gates["demo.after"]["status"] == "pass"
     cases = junit_cases(pack)
     assert cases["demo.hangs"].find("error").get("type") == "worker_crashed"
-    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+    assert_pack_consistent(pack, exit_code=1)
 
 
 @pytest.mark.parametrize("source", [HANG, CRASH], ids=["timeout", "os-exit"])
@@ -210,7 +234,8 @@ def test_killed_process_without_xdist_is_recovered(project: Any, source: str) ->
     assert document["exit_code"] == 1
     assert document["coverage"]["not_run"] == ["demo.after"]
     assert junit_cases(pack)["demo.hangs"].find("error").get("type") == "process_died"
-    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+    assert junit_cases(pack)["demo.after"].find("error").get("type") == "not_run"
+    assert_pack_consistent(pack, exit_code=1)
     assert not list((p.evidence / ".staging").iterdir())
 
 

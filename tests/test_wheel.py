@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, by_gate, only_pack
+from conftest import ROOT, assert_predeploy_passes_from
 
 
 @pytest.fixture(scope="module")
@@ -110,27 +110,7 @@ def test_installed_wheel_runs_the_suite_from_anywhere(
     ).stdout.split()
     assert all(str(venv) in line for line in where), where
 
-    proc = subprocess.run(
-        [
-            python,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "predeploy",
-            "--ipai-config",
-            str(demo_stack / "ipai.toml"),
-        ],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    pack = only_pack(demo_stack / "evidence")
-    assert by_gate(pack)["oca.repos_present"]["status"] == "pass"
+    assert_predeploy_passes_from(python, demo_stack, elsewhere)
 
     gate = subprocess.run(
         [
