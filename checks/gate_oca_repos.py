@@ -1,4 +1,5 @@
-"""OCA repository gates: the addons manifest's repositories are on disk as git checkouts."""
+"""OCA repository gates: repositories present as checkouts, on the right ref, holding the
+must-have modules."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import json
 
 import pytest
 
+from pytest_ipai.addons.stack import StackAddons
 from pytest_ipai.addons_manifest import AddonsManifest
+from pytest_ipai.config import StackConfig
+from pytest_ipai.errors import IpaiError
+from pytest_ipai.lockfile import load_lock
+from pytest_ipai.must_have import check_must_have
 from pytest_ipai.recorder import GateRecorder
-from pytest_ipai.repos import MISSING, NOT_GIT, PRESENT, presence
+from pytest_ipai.repos import MISSING, NOT_GIT, PRESENT, check_refs, presence
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -41,3 +47,53 @@ def test_repos_present(ipai_gate: GateRecorder, ipai_addons_manifest: AddonsMani
         ipai_gate.fail("repo_not_git", f"{summary}; " + "; ".join(parts))
     if not rows:
         ipai_gate.fail("repo_missing", "0/0 present: the addons manifest lists no repository")
+
+
+@pytest.mark.gate("oca.repos_ref")
+def test_repos_ref(
+    ipai_gate: GateRecorder, ipai_addons_manifest: AddonsManifest, ipai_config: StackConfig
+) -> None:
+    try:
+        lock = load_lock(ipai_config.lock_file)
+    except IpaiError as exc:
+        ipai_gate.error("lock_invalid", exc.message)
+    checks = check_refs(
+        ipai_addons_manifest,
+        ipai_config.series or ipai_addons_manifest.series,
+        lock,
+        ipai_config.env.production,
+    )
+    ipai_gate.measure("repos_checked", len(checks))
+    ipai_gate.measure("locked", lock is not None)
+    ipai_gate.blob(
+        "refs.json",
+        json.dumps(
+            [{"repo": c.repo.name, "head": c.head, "expected": c.expected, "class": c.error_class} for c in checks],
+            indent=2,
+        ),
+        "application/json",
+    )
+    for error_class in ("repo_ref_mismatch", "unpinned_ref"):
+        bad = [c.message for c in checks if c.error_class == error_class]
+        if bad:
+            ipai_gate.fail(error_class, "; ".join(bad))
+    if not checks:
+        ipai_gate.error("repo_missing", "no repository is present to check (see oca.repos_present)")
+
+
+@pytest.mark.gate("oca.must_have", severity="critical")
+def test_must_have(ipai_gate: GateRecorder, ipai_stack_addons: StackAddons) -> None:
+    findings, checked = check_must_have(ipai_stack_addons)
+    ipai_gate.measure("must_have_checked", checked)
+    ipai_gate.measure("must_have_ok", checked - len(findings))
+    ipai_gate.blob(
+        "must-have.json",
+        json.dumps([f.__dict__ for f in findings], indent=2),
+        "application/json",
+    )
+    for error_class in ("must_have_not_found", "module_not_installable", "version_series_mismatch"):
+        bad = [f.message for f in findings if f.error_class == error_class]
+        if bad:
+            ipai_gate.fail(error_class, f"{checked - len(findings)}/{checked} ok; " + "; ".join(bad))
+    if checked == 0:
+        ipai_gate.fail("must_have_not_found", "the addons manifest lists no must-have module")

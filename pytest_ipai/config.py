@@ -41,6 +41,11 @@ class Environment:
         return self.path("policy")
 
     @property
+    def production(self) -> bool:
+        """Production rules apply (pinned refs, clean trees, workers): ``production`` or "prod"."""
+        return bool(self.raw.get("production", self.name == "prod"))
+
+    @property
     def secret_env_vars(self) -> list[str]:
         return [self.raw["dsn_env"]] if "dsn_env" in self.raw else []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> tuple[int, str]:
-    proc = run(["git", "-C", str(repo), *args], timeout=timeout)
+    proc = run(["git", "-C", str(repo), *args], timeout=timeout, env={**os.environ, **GIT_SAFE_ENV})
     return proc.returncode, proc.stdout.strip()
 
 
@@ -58,3 +59,61 @@ def repo_state(repo: Path) -> dict[str, Any]:
         "dirty": bool(status),
         "diffstat": diffstat,
     }
+
+
+def current_branch(repo: Path) -> str | None:
+    code, out = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+    return out if code == 0 and out else None
+
+
+def resolve_commit(repo: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in ``repo`` (branch, tag, remote branch or SHA), or None."""
+    if ref.startswith("-"):
+        return None
+    for candidate in (ref, f"refs/tags/{ref}", f"origin/{ref}"):
+        code, out = git(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
+        if code == 0 and FULL_SHA.match(out):
+            return out
+    return None
+
+
+def porcelain_status(repo: Path) -> list[str]:
+    code, out = git(repo, "status", "--porcelain=v1", "--untracked-files=normal")
+    if code != 0:
+        raise ToolError(f"git status failed in {repo}")
+    return [line for line in out.splitlines() if line]
+
+
+def refs_with_path(repo: Path, path: str, pattern: str = r"^(origin/)?\d+\.\d+$") -> list[str]:
+    """Series-like branches (local or origin/) of ``repo`` in which ``path`` exists."""
+    code, out = git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/remotes")
+    if code != 0:
+        return []
+    found = []
+    for ref in out.splitlines():
+        if not re.match(pattern, ref):
+            continue
+        code, listing = git(repo, "ls-tree", "--name-only", ref, "--", path)
+        if code == 0 and listing:
+            found.append(ref.removeprefix("origin/"))
+    return sorted(set(found))
+
+
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
+
+
+def safe_git_url(url: str, base: Path) -> str:
+    """A clone source git may use: https, ssh (URL or user@host:path), file, or a local path.
+
+    Refuses what would let a manifest run commands (``ext::``, option injection).
+    """
+    if not url or url.startswith("-") or any(c in url for c in "\n\r\0"):
+        raise ToolError(f"refused git URL {url!r}")
+    if re.match(r"^(https|ssh|file)://", url) or _SCP_LIKE.match(url):
+        return url
+    if "://" in url or "::" in url:
+        raise ToolError(f"refused git URL {url!r}: only https, ssh, file URLs and local paths")
+    return str((base / url).resolve())
+
+
+GIT_SAFE_ENV = {"GIT_ALLOW_PROTOCOL": "https:ssh:file", "GIT_TERMINAL_PROMPT": "0"}

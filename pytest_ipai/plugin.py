@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from .addons.stack import StackAddons, load_stack_addons
 from .addons_manifest import AddonsManifest, load_addons_manifest
 from .config import StackConfig, find_config, load_config
 from .errors import EXIT_USAGE, IpaiError
@@ -335,6 +336,17 @@ def ipai_addons_manifest(request: pytest.FixtureRequest) -> AddonsManifest:
         return load_addons_manifest(config.addons_manifest, config.repo_root)
     except IpaiError as exc:
         raise GateError("addons_manifest_invalid", exc.message) from None
+
+
+@pytest.fixture(scope="session")
+def ipai_stack_addons(
+    request: pytest.FixtureRequest, ipai_addons_manifest: AddonsManifest
+) -> StackAddons:
+    """The addons tree along addons_path, discovered once per process."""
+    try:
+        return load_stack_addons(_state(request).config, ipai_addons_manifest)
+    except IpaiError as exc:
+        raise GateError("addons_tree_unreadable", exc.message) from None
 
 
 @pytest.fixture

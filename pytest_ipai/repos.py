@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .addons_manifest import AddonsManifest, RepoSpec
-from .gitstate import toplevel
+from .gitstate import current_branch, head_commit, resolve_commit, toplevel
 
 PRESENT = "present"
 MISSING = "missing"
@@ -47,3 +48,59 @@ def presence(manifest: AddonsManifest) -> list[RepoPresence]:
             else:
                 out.append(RepoPresence(repo, PRESENT))
     return out
+
+
+@dataclass(frozen=True)
+class RefCheck:
+    repo: RepoSpec
+    error_class: str | None  # None, repo_ref_mismatch or unpinned_ref
+    message: str
+    head: str | None
+    expected: str
+
+
+def check_refs(
+    manifest: AddonsManifest,
+    series: str | None,
+    lock: dict[str, dict[str, Any]] | None,
+    production: bool,
+) -> list[RefCheck]:
+    """Each present repository against the lock's commit, else its ref (default: the series).
+
+    In production every repository must be pinned by the lock: a branch moves under you.
+    """
+    out = []
+    for repo in manifest.repos:
+        if not (repo.path / ".git").exists():
+            continue  # oca.repos_present reports it
+        head = head_commit(repo.path)
+        pinned = (lock or {}).get(repo.name)
+        if pinned is not None:
+            ok = head == pinned["commit"]
+            out.append(RefCheck(
+                repo, None if ok else "repo_ref_mismatch",
+                f"{repo.name}: HEAD {short(head)}, lock pins {short(pinned['commit'])}",
+                head, pinned["commit"],
+            ))
+            continue
+        expected = repo.ref or series or ""
+        branch = current_branch(repo.path)
+        ok = bool(expected) and (
+            branch == expected or resolve_commit(repo.path, expected) == head
+        )
+        where = f"on branch {branch}" if branch else f"detached at {short(head)}"
+        if not ok:
+            out.append(RefCheck(repo, "repo_ref_mismatch",
+                                f"{repo.name}: {where}, expected {expected or '(no ref, no series)'}",
+                                head, expected))
+        elif production:
+            out.append(RefCheck(repo, "unpinned_ref",
+                                f"{repo.name}: {where}, not pinned to a commit in the lock file",
+                                head, expected))
+        else:
+            out.append(RefCheck(repo, None, f"{repo.name}: {where}", head, expected))
+    return out
+
+
+def short(sha: str | None) -> str:
+    return sha[:12] if sha else "(none)"

@@ -1,0 +1,60 @@
+"""The addons of a configured stack: its addons_path, its tree, its roots to install."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..addons_manifest import AddonsManifest
+from ..config import StackConfig
+from ..errors import ConfigError
+from .core import core_ce, core_ee
+from .discovery import AddonsTree, discover
+from .graph import Node, Resolution, resolve
+
+
+def addons_path(config: StackConfig, manifest: AddonsManifest) -> list[Path]:
+    """``stack.addons_path`` if set, else each manifest repository in order, then the ipai root."""
+    configured = config.raw["stack"].get("addons_path")
+    if configured:
+        return [(config.base_dir / p).resolve() for p in configured]
+    paths = [repo.path for repo in manifest.repos]
+    if manifest.ipai_root is not None:
+        paths.append(manifest.ipai_root)
+    return paths
+
+
+def series_of(config: StackConfig, manifest: AddonsManifest) -> str:
+    series = config.series or manifest.series
+    if series is None:
+        raise ConfigError(f"{config.file}: stack.series: not set (nor 'series' in the addons manifest)")
+    return series
+
+
+@dataclass
+class StackAddons:
+    manifest: AddonsManifest
+    series: str
+    tree: AddonsTree
+    ipai_modules: list[str]
+    must_have: list[str]
+
+    def roots(self) -> list[str]:
+        return sorted(set(self.must_have) | set(self.ipai_modules))
+
+    def resolution(self) -> Resolution:
+        nodes = {
+            name: Node(name, a.depends, a.auto_install, a.installable)
+            for name, a in self.tree.addons.items()
+        }
+        return resolve(self.roots(), nodes, core_ce(self.series), core_ee(self.series))
+
+
+def load_stack_addons(config: StackConfig, manifest: AddonsManifest) -> StackAddons:
+    series = series_of(config, manifest)
+    tree = discover(addons_path(config, manifest), config.repo_root)
+    ipai = []
+    if manifest.ipai_root is not None:
+        ipai = sorted(n for n in tree.found_in(manifest.ipai_root) if n.startswith("ipai_"))
+    must_have = sorted({m for modules in manifest.must_have.values() for m in modules})
+    return StackAddons(manifest, series, tree, ipai, must_have)

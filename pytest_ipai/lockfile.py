@@ -1,0 +1,35 @@
+"""``oca.lock.json``: ``{repo: {url, ref, commit}}``, each repository pinned to a full SHA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .evidence.fsio import write_bytes_atomic
+from .schema import first_problem
+
+
+def load_lock(path: Path | None) -> dict[str, dict[str, Any]] | None:
+    """The lock, or None when there is none (not configured, or not written yet)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    problem = first_problem(data, "oca-lock")
+    if problem is not None:
+        raise InputError(f"{path}: {problem}")
+    lock: dict[str, dict[str, Any]] = data
+    return lock
+
+
+def write_lock(path: Path, lock: dict[str, dict[str, Any]]) -> None:
+    text = json.dumps(dict(sorted(lock.items())), indent=2, sort_keys=True) + "\n"
+    write_bytes_atomic(path, text.encode())
