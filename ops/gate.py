@@ -86,7 +86,7 @@ def run_suite(
 def table(pack: Path) -> str:
     document = json.loads((pack / "results.json").read_text("utf-8"))
     rows = [("GATE", "STATUS", "ERROR CLASS", "DURATION")]
-    for result in document["results"]:
+    for result in sorted(document["results"], key=lambda r: r["gate_id"]):
         rows.append(
             (
                 result["gate_id"],

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from pytest_ipai.policy import load_policy
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "demo"))
 
@@ -68,11 +70,11 @@ suite = "predeploy"
 severity = "normal"
 required = true
 timeout = 60
-
-# The bundled gate does not belong to these synthetic projects.
-[gates."oca.repos_present"]
-enabled = false
 """
+# The bundled gates do not belong to these synthetic projects.
+BUNDLED_OFF = "".join(
+    f'[gates."{gate}"]\nenabled = false\n' for gate in sorted(load_policy().gates)
+)
 
 
 class Project:
@@ -82,7 +84,7 @@ class Project:
         self.pytester = pytester
         self.path = pytester.path
         (self.path / "addons.json").write_text(json.dumps({"version": 1, "oca_repositories": []}))
-        policy = [POLICY_HEAD]
+        policy = [POLICY_HEAD, BUNDLED_OFF]
         for gate_id, options in gates.items():
             policy.append(f'[gates."{gate_id}"]')
             policy += [f"{k} = {json.dumps(v)}" for k, v in options.items()]

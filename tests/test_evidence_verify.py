@@ -23,6 +23,10 @@ def edit_json(path: Path, change: object) -> None:
     path.write_text(json.dumps(data, indent=2))
 
 
+def gate(document: dict, gate_id: str) -> dict:
+    return next(r for r in document["results"] if r["gate_id"] == gate_id)
+
+
 def test_a_fresh_pack_is_valid(demo_pack: Path) -> None:
     assert verify_pack(demo_pack) == []
     proc = run_ipai("evidence", "verify", str(demo_pack))
@@ -72,7 +76,7 @@ def test_broken_journal_chain(demo_pack: Path) -> None:
 def test_result_that_disagrees_with_the_journal(demo_pack: Path) -> None:
     edit_json(
         demo_pack / "results.json",
-        lambda d: d["results"][0].update(status="fail", error_class="repo_missing"),
+        lambda d: gate(d, "oca.repos_present").update(status="fail", error_class="repo_missing"),
     )
     reseal(demo_pack)
     assert "results.json: gate oca.repos_present disagrees with the journal" in verify_pack(
