@@ -35,16 +35,9 @@ def test_repos_present(ipai_gate: GateRecorder, ipai_addons_manifest: AddonsMani
     not_git = [r for r in rows if r.state == NOT_GIT]
     ipai_gate.measure("repos_present", len(present))
     ipai_gate.measure("repos_expected", len(rows))
-    summary = f"{len(present)}/{len(rows)} present"
-    parts = []
-    if missing:
-        parts.append("missing: " + ", ".join(f"{r.repo.name} ({r.repo.rel_path})" for r in missing))
-    if not_git:
-        parts.append("not git: " + "; ".join(f"{r.repo.name} ({r.detail})" for r in not_git))
-    if missing:
-        ipai_gate.fail("repo_missing", f"{summary}; " + "; ".join(parts))
-    if not_git:
-        ipai_gate.fail("repo_not_git", f"{summary}; " + "; ".join(parts))
+    findings = [("repo_missing", f"missing: {r.repo.name} ({r.repo.rel_path})") for r in missing]
+    findings += [("repo_not_git", f"not git: {r.repo.name} ({r.detail})") for r in not_git]
+    ipai_gate.fail_findings(findings, prefix=f"{len(present)}/{len(rows)} present; ")
     if not rows:
         ipai_gate.fail("repo_missing", "0/0 present: the addons manifest lists no repository")
 
@@ -68,15 +61,23 @@ def test_repos_ref(
     ipai_gate.blob(
         "refs.json",
         json.dumps(
-            [{"repo": c.repo.name, "head": c.head, "expected": c.expected, "class": c.error_class} for c in checks],
+            [
+                {
+                    "repo": c.repo.name,
+                    "head": c.head,
+                    "expected": c.expected,
+                    "class": c.error_class,
+                }
+                for c in checks
+            ],
             indent=2,
         ),
         "application/json",
     )
-    for error_class in ("repo_ref_mismatch", "unpinned_ref"):
-        bad = [c.message for c in checks if c.error_class == error_class]
-        if bad:
-            ipai_gate.fail(error_class, "; ".join(bad))
+    order = ("repo_ref_mismatch", "unpinned_ref")
+    ipai_gate.fail_findings(
+        [(c.error_class, c.message) for k in order for c in checks if c.error_class == k]
+    )
     if not checks:
         ipai_gate.error("repo_missing", "no repository is present to check (see oca.repos_present)")
 
@@ -91,9 +92,10 @@ def test_must_have(ipai_gate: GateRecorder, ipai_stack_addons: StackAddons) -> N
         json.dumps([f.__dict__ for f in findings], indent=2),
         "application/json",
     )
-    for error_class in ("must_have_not_found", "module_not_installable", "version_series_mismatch"):
-        bad = [f.message for f in findings if f.error_class == error_class]
-        if bad:
-            ipai_gate.fail(error_class, f"{checked - len(findings)}/{checked} ok; " + "; ".join(bad))
+    order = ("must_have_not_found", "module_not_installable", "version_series_mismatch")
+    ipai_gate.fail_findings(
+        [(f.error_class, f.message) for k in order for f in findings if f.error_class == k],
+        prefix=f"{checked - len(findings)}/{checked} ok; ",
+    )
     if checked == 0:
         ipai_gate.fail("must_have_not_found", "the addons manifest lists no must-have module")

@@ -56,6 +56,8 @@ def pytest_argv(
         "--no-header",
         "-o",
         "console_output_style=classic",
+        "--tb=no",  # the table and the pack hold the details (-- --tb=short shows them)
+        "-rN",
         *extra,
     ]
 

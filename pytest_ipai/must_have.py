@@ -23,8 +23,10 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
     manifest, tree, series = stack.manifest, stack.tree, stack.series
     repos = {r.name: r for r in manifest.repos}
     repo_of_root = {r.path: r for r in manifest.repos}
-    broken = {p.file.parent.name if p.file.name == "__manifest__.py" else p.file.name
-              for p in tree.problems}
+    broken = {
+        p.file.parent.name if p.file.name == "__manifest__.py" else p.file.name
+        for p in tree.problems
+    }
     findings: list[Finding] = []
     checked = 0
 
@@ -44,29 +46,70 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
             if repo is None:
                 places = elsewhere(module, None)
                 hint = f"; it lives in {', '.join(places)}" if places else ""
-                findings.append(Finding(repo_name, module, "must_have_not_found",
-                                        f"{module}: listed under '{repo_name}', a repository the manifest does not have{hint}"))
+                findings.append(
+                    Finding(
+                        repo_name,
+                        module,
+                        "must_have_not_found",
+                        f"{module}: listed under '{repo_name}', "
+                        f"a repository the manifest does not have{hint}",
+                    )
+                )
                 continue
             addon = tree.found_in(repo.path).get(module)
             if addon is None:
-                findings.append(Finding(repo_name, module, "must_have_not_found",
-                                        _not_found(module, repo_name, repo.rel_path, repo.path, series,
-                                                   elsewhere(module, repo.path), module in broken)))
+                findings.append(
+                    Finding(
+                        repo_name,
+                        module,
+                        "must_have_not_found",
+                        _not_found(
+                            module,
+                            repo_name,
+                            repo.rel_path,
+                            repo.path,
+                            series,
+                            elsewhere(module, repo.path),
+                            module in broken,
+                        ),
+                    )
+                )
             elif not addon.installable:
-                findings.append(Finding(repo_name, module, "module_not_installable",
-                                        f"{module} ({repo.rel_path}/{module}): 'installable' is False"))
+                findings.append(
+                    Finding(
+                        repo_name,
+                        module,
+                        "module_not_installable",
+                        f"{module} ({repo.rel_path}/{module}): 'installable' is False",
+                    )
+                )
             elif addon.version is None:
-                findings.append(Finding(repo_name, module, "version_series_mismatch",
-                                        f"{module} ({repo.rel_path}/{module}): no version in its manifest"))
+                findings.append(
+                    Finding(
+                        repo_name,
+                        module,
+                        "version_series_mismatch",
+                        f"{module} ({repo.rel_path}/{module}): no version in its manifest",
+                    )
+                )
             elif (why := series_mismatch(addon.version, series)) is not None:
-                findings.append(Finding(repo_name, module, "version_series_mismatch",
-                                        f"{module} ({repo.rel_path}/{module}): {why}"))
+                findings.append(
+                    Finding(
+                        repo_name,
+                        module,
+                        "version_series_mismatch",
+                        f"{module} ({repo.rel_path}/{module}): {why}",
+                    )
+                )
     return findings, checked
 
 
-def _not_found(module: str, repo: str, rel: str, repo_path: Path, series: str,
-               places: list[str], broken: bool) -> str:
+def _not_found(
+    module: str, repo: str, rel: str, repo_path: Path, series: str, places: list[str], broken: bool
+) -> str:
     base = f"{module}: not in {repo} ({rel})"
+    if not repo_path.exists():
+        return f"{base}: the repository is missing (see oca.repos_present)"
     if broken:
         return f"{base} as a usable addon: its manifest is invalid (see addons.manifests_valid)"
     if places:
@@ -75,5 +118,7 @@ def _not_found(module: str, repo: str, rel: str, repo_path: Path, series: str,
     others = [b for b in branches if b != series]
     if others:
         return f"{base} on {series}; present on {', '.join(others)}: not migrated to {series} yet"
-    return (f"{base} nor anywhere in the tree: renamed, not migrated to {series}, "
-            "or from a repository outside the manifest")
+    return (
+        f"{base} nor anywhere in the tree: renamed, not migrated to {series}, "
+        "or from a repository outside the manifest"
+    )

@@ -44,6 +44,25 @@ class GateRecorder:
             {"name": name, "media_type": media_type, "b64": base64.b64encode(data).decode()}
         )
 
+    def fail_findings(self, findings: list[tuple[str, str]], prefix: str = "") -> None:
+        """Fail with the first finding's class (findings come in order of importance); the
+        message lists that class's findings and names the other classes, and every class's
+        count is measured, so nothing found is lost behind the first. No findings: return."""
+        if not findings:
+            return
+        counts: dict[str, int] = {}
+        for error_class, _ in findings:
+            counts[error_class] = counts.get(error_class, 0) + 1
+        self.measure("error_classes", counts)
+        first = findings[0][0]
+        shown = [text for klass, text in findings if klass == first]
+        listing = "; ".join(shown[:10]) + (
+            f"; and {len(shown) - 10} more" if len(shown) > 10 else ""
+        )
+        others = [f"{klass} ({n})" for klass, n in counts.items() if klass != first]
+        tail = f" (also: {', '.join(others)})" if others else ""
+        self.fail(first, f"{prefix}{listing}{tail}")
+
     def fail(self, error_class: str, message: str) -> NoReturn:
         raise GateFailure(error_class, message)
 

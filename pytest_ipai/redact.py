@@ -96,6 +96,18 @@ def _mask(match: re.Match[str], group: int) -> str:
     return whole[: start - offset] + MARK + whole[end - offset :]
 
 
+_NOT_SECRET = re.compile(
+    r"^(?:false|true|none|null|nil|0|\*+|x+|changeme|\$\{.*|\$\w+.*|%\(.*|\{\{.*|<.*>|os\.environ.*"
+    r"|getenv.*|env\.|secrets\..*)$",
+    re.I,
+)
+
+
+def _benign(value: str) -> bool:
+    """Values that name or stand for a secret rather than being one (False, ${VAR}, ...)."""
+    return value.strip("'\"") in ("", MARK) or bool(_NOT_SECRET.match(value.strip("'\"")))
+
+
 def find_secrets(text: str, secret_values: Iterable[str] = ()) -> list[Finding]:
     """Where credential-shaped strings (or known secret values) occur, by kind and line."""
     findings: list[Finding] = []
@@ -105,7 +117,7 @@ def find_secrets(text: str, secret_values: Iterable[str] = ()) -> list[Finding]:
             findings.append(Finding("configured_secret", text.count("\n", 0, index) + 1))
     for kind, pattern, group in PATTERNS:
         for match in pattern.finditer(text):
-            if group and match.group(group).strip("'\"") in ("", MARK):
+            if group and _benign(match.group(group)):
                 continue
             findings.append(Finding(kind, text.count("\n", 0, match.start()) + 1))
     return sorted(findings, key=lambda f: (f.line, f.kind))

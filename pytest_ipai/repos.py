@@ -77,26 +77,40 @@ def check_refs(
         pinned = (lock or {}).get(repo.name)
         if pinned is not None:
             ok = head == pinned["commit"]
-            out.append(RefCheck(
-                repo, None if ok else "repo_ref_mismatch",
-                f"{repo.name}: HEAD {short(head)}, lock pins {short(pinned['commit'])}",
-                head, pinned["commit"],
-            ))
+            out.append(
+                RefCheck(
+                    repo,
+                    None if ok else "repo_ref_mismatch",
+                    f"{repo.name}: HEAD {short(head)}, lock pins {short(pinned['commit'])}",
+                    head,
+                    pinned["commit"],
+                )
+            )
             continue
         expected = repo.ref or series or ""
         branch = current_branch(repo.path)
-        ok = bool(expected) and (
-            branch == expected or resolve_commit(repo.path, expected) == head
-        )
+        ok = bool(expected) and (branch == expected or resolve_commit(repo.path, expected) == head)
         where = f"on branch {branch}" if branch else f"detached at {short(head)}"
         if not ok:
-            out.append(RefCheck(repo, "repo_ref_mismatch",
-                                f"{repo.name}: {where}, expected {expected or '(no ref, no series)'}",
-                                head, expected))
+            out.append(
+                RefCheck(
+                    repo,
+                    "repo_ref_mismatch",
+                    f"{repo.name}: {where}, expected {expected or '(no ref, no series)'}",
+                    head,
+                    expected,
+                )
+            )
         elif production:
-            out.append(RefCheck(repo, "unpinned_ref",
-                                f"{repo.name}: {where}, not pinned to a commit in the lock file",
-                                head, expected))
+            out.append(
+                RefCheck(
+                    repo,
+                    "unpinned_ref",
+                    f"{repo.name}: {where}, not pinned to a commit in the lock file",
+                    head,
+                    expected,
+                )
+            )
         else:
             out.append(RefCheck(repo, None, f"{repo.name}: {where}", head, expected))
     return out

@@ -1,6 +1,7 @@
 """Build the demo stack: a stack repository with OCA-style addon repositories as git checkouts.
 
-    python examples/demo/build.py DEST
+    python examples/demo/build.py DEST            every pre-deploy gate passes
+    python examples/demo/build.py DEST --broken   every pre-deploy gate fails, each with its class
 
 DEST/upstream/<repo>.git  bare repositories standing in for github.com/OCA/<repo> (branch 18.0)
 DEST/stack/               the stack repository: ipai.toml, the addons manifest, addons/ipai/*,
@@ -12,6 +13,9 @@ Everything is made locally with git (argv, no shell); nothing is fetched.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -59,12 +63,119 @@ def write_addon(root: Path, name: str, depends: list[str]) -> None:
     )
 
 
+ODOO_CONF = """[options]
+addons_path = /mnt/oca/queue,/mnt/oca/server-tools,/mnt/oca/web,/mnt/ipai
+admin_passwd = {admin_passwd}
+db_host = db
+db_user = odoo
+list_db = False
+proxy_mode = True
+workers = 2
+max_cron_threads = 1
+limit_time_real = 1200
+"""
+
+COMPOSE = """services:
+  odoo:
+    image: odoo:18.0@sha256:{odoo_digest}
+    depends_on: [db]
+    ports:
+      - "{odoo_port}"
+    volumes:
+      - ./odoo.conf:/etc/odoo/odoo.conf:ro
+  db:
+    image: postgres:15@sha256:{db_digest}
+    environment:
+      POSTGRES_USER: odoo
+      POSTGRES_PASSWORD_FILE: /run/secrets/db_password
+"""
+
+WORKFLOW = """name: ci
+on: [push]
+jobs:
+  predeploy:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: pre-deploy gates
+        run: {gate_command}
+"""
+
+
+def pbkdf2_hash(password: str) -> str:
+    """Odoo's hashed master password format ($pbkdf2-sha512$rounds$salt$hash, passlib's ab64)."""
+    salt = hashlib.sha256(b"demo-salt").digest()[:16]
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 600_000)
+
+    def ab64(data: bytes) -> str:
+        return base64.b64encode(data).decode().rstrip("=").replace("+", ".")
+
+    return f"$pbkdf2-sha512$600000${ab64(salt)}${ab64(digest)}"
+
+
+def digest(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def write_stack_files(stack: Path, broken: bool) -> None:
+    (stack / "odoo.conf").write_text(
+        ODOO_CONF.format(
+            admin_passwd="admin"
+            if broken
+            else pbkdf2_hash("demo master password, not for production")
+        )
+    )
+    (stack / "docker-compose.yml").write_text(
+        COMPOSE.format(
+            odoo_digest=digest("odoo"),
+            db_digest=digest("postgres"),
+            odoo_port="8069:8069" if broken else "127.0.0.1:8069:8069",
+        )
+    )
+    workflow = stack / ".github" / "workflows" / "ci.yml"
+    workflow.parent.mkdir(parents=True)
+    command = "ipai gate predeploy --config ipai.toml"
+    workflow.write_text(WORKFLOW.format(gate_command=command + (" || true" if broken else "")))
+
+
+def break_addons(stack: Path) -> None:
+    """One fault per addons gate."""
+    ipai = stack / "addons" / "ipai"
+    write_addon(ipai, "ipai_broken_manifest", ["base"])  # manifest_syntax_error
+    (ipai / "ipai_broken_manifest" / "__manifest__.py").write_text(
+        '{"name": "Broken",\n "depends": ["base"\n'
+    )
+    write_addon(ipai, "queue_job", ["base"])  # duplicate_module: a copy of an OCA addon
+    write_addon(ipai, "ipai_studio", ["web_studio", "ipai_core"])  # core_ee_on_community
+    write_addon(ipai, "ipai_missing_dep", ["ipai_core", "sale_subscription_oca"])  # unresolved
+    write_addon(ipai, "ipai_cycle_a", ["ipai_cycle_b"])  # dependency_cycle
+    write_addon(ipai, "ipai_cycle_b", ["ipai_cycle_a"])
+    (stack / "notes.txt").write_text("<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> feature\n")
+    token = "ghp_" + "DemoLeakedToken0123456789abcdefghijkl"
+    (stack / "deploy.env").write_text(f"GITHUB_TOKEN={token}\n")
+
+
 def commit_all(repo: Path, message: str) -> None:
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", message, cwd=repo)
 
 
-def build(dest: Path) -> Path:
+def write_lock(stack: Path) -> None:
+    lock = {}
+    for repo in OCA:
+        checkout = stack / "addons" / "oca" / repo
+        commit = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+        lock[repo] = {"url": f"../upstream/{repo}.git", "ref": SERIES, "commit": commit}
+    (stack / "oca.lock.json").write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
+
+
+def build(dest: Path, broken: bool = False) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     upstream = dest / "upstream"
@@ -89,26 +200,35 @@ def build(dest: Path) -> Path:
     for name, depends in IPAI.items():
         write_addon(stack / "addons" / "ipai", name, depends)
     (stack / ".gitignore").write_text("/evidence/\n/addons/oca/\n")
-    commit_all(stack, "demo stack")
+    write_stack_files(stack, broken)
     for repo in OCA:
-        git(
-            "clone",
-            "-q",
-            "-b",
-            SERIES,
-            str(upstream / f"{repo}.git"),
-            f"addons/oca/{repo}",
-            cwd=stack,
-        )
+        source = str(upstream / f"{repo}.git")
+        git("clone", "-q", "-b", SERIES, source, f"addons/oca/{repo}", cwd=stack)
+    write_lock(stack)
+    if broken:
+        break_addons(stack)
+        manifest = stack / "config" / "addons_manifest.oca_ipai.json"
+        data = json.loads(manifest.read_text())
+        # must_have_not_found: a module listed under the wrong repository
+        data["oca_must_have_modules"]["queue"].append("base_technical_user")
+        data["oca_must_have_modules"]["server-tools"].remove("base_technical_user")
+        manifest.write_text(json.dumps(data, indent=2) + "\n")
+    commit_all(stack, "demo stack")
+    if broken:
+        shutil.rmtree(stack / "addons" / "oca" / "web")  # repo_missing
+        queue = stack / "addons" / "oca" / "queue"  # repo_ref_mismatch
+        git("checkout", "-q", "-b", "my-local-fix", cwd=queue)
+        git("commit", "-q", "--allow-empty", "-m", "local fix", cwd=queue)
     return stack
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path)
+    parser.add_argument("--broken", action="store_true", help="one fault for every pre-deploy gate")
     args = parser.parse_args()
     try:
-        stack = build(args.dest.resolve())
+        stack = build(args.dest.resolve(), broken=args.broken)
     except subprocess.CalledProcessError as exc:
         sys.stderr.write(
             f"build.py: git {' '.join(exc.cmd[5:7])} failed: {exc.stderr.decode().strip()}\n"

@@ -63,8 +63,12 @@ def discover(roots: Iterable[Path], boundary: Path) -> AddonsTree:
                 target = folder.resolve()
                 if target != boundary and boundary not in target.parents:
                     tree.problems.append(
-                        ManifestProblem("manifest_invalid", folder, None,
-                                        f"symlink leaves the stack tree (to {target})")
+                        ManifestProblem(
+                            "manifest_invalid",
+                            folder,
+                            None,
+                            f"symlink leaves the stack tree (to {target})",
+                        )
                     )
                     continue
             if not manifest.is_file():
@@ -76,7 +80,9 @@ def discover(roots: Iterable[Path], boundary: Path) -> AddonsTree:
                 continue
             if not (folder / "__init__.py").is_file():
                 tree.problems.append(
-                    ManifestProblem("addon_not_package", folder, None, "no __init__.py: Odoo cannot import it")
+                    ManifestProblem(
+                        "addon_not_package", folder, None, "no __init__.py: Odoo cannot import it"
+                    )
                 )
                 continue
             auto = data.get("auto_install", False)

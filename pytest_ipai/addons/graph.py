@@ -60,7 +60,7 @@ def resolve(
         return tuple(reversed(out))
 
     def walk(starts: Iterable[str], via: str | None) -> None:
-        queue = deque()
+        queue: deque[str] = deque()
         for start in starts:
             if start not in parent:
                 parent[start] = via
@@ -72,8 +72,10 @@ def resolve(
                 if name in core_ce and node is None:
                     core.add(name)
                 elif name not in missing:
-                    reason = "not_installable" if node is not None else (
-                        "enterprise" if name in core_ee else "not_found"
+                    reason = (
+                        "not_installable"
+                        if node is not None
+                        else ("enterprise" if name in core_ee else "not_found")
                     )
                     missing[name] = Missing(name, chain(name), reason)
                 continue
@@ -94,7 +96,8 @@ def resolve(
             node = tree[name]
             if name in installed or not node.installable or not node.auto_install:
                 continue
-            triggers = node.depends if node.auto_install is True else node.auto_install
+            auto = node.auto_install
+            triggers: tuple[str, ...] = node.depends if auto is True else tuple(auto or ())
             if all(t in present for t in triggers):
                 result.auto_installed.append(name)
                 walk([name], None)
@@ -133,7 +136,7 @@ def install_order(
 
 
 def find_cycles(nodes: set[str], deps: Mapping[str, list[str]]) -> list[list[str]]:
-    """One cycle path per strongly connected group among ``nodes`` (which all sit on or behind one)."""
+    """One cycle path per cycle among ``nodes`` (each of which sits on or behind a cycle)."""
     cycles: list[list[str]] = []
     seen: set[str] = set()
     for start in sorted(nodes):
@@ -152,7 +155,7 @@ def find_cycles(nodes: set[str], deps: Mapping[str, list[str]]) -> list[list[str
             name = nxt[0]
         seen.update(path)
         if name in index:
-            cycle = path[index[name] :] + [name]
+            cycle = [*path[index[name] :], name]
             if not any(set(cycle) == set(c) for c in cycles):
                 cycles.append(cycle)
     return cycles

@@ -11,11 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..paths import rel
+
 MAX_MANIFEST_BYTES = 1024 * 1024
 
 # Keys Odoo reads, with the types it expects. Unknown keys are allowed (Odoo ignores them).
-_STR_KEYS = ("name", "version", "license", "summary", "description", "author", "website",
-             "category", "maintainer", "countries")
+_STR_KEYS = (
+    "name",
+    "version",
+    "license",
+    "summary",
+    "description",
+    "author",
+    "website",
+    "category",
+    "maintainer",
+    "countries",
+)
 _BOOL_KEYS = ("installable", "application")
 _STR_LIST_KEYS = ("depends", "data", "demo", "qweb", "excludes", "maintainers", "images")
 
@@ -27,8 +39,9 @@ class ManifestProblem:
     line: int | None
     message: str
 
-    def where(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else str(self.file)
+    def where(self, base: Path | None = None) -> str:
+        name = rel(self.file, base) if base is not None else str(self.file)
+        return f"{name}:{self.line}" if self.line else name
 
 
 def parse_manifest(path: Path) -> dict[str, Any] | ManifestProblem:
@@ -51,8 +64,10 @@ def parse_manifest(path: Path) -> dict[str, Any] | ManifestProblem:
     except SyntaxError as exc:
         return ManifestProblem("manifest_syntax_error", path, exc.lineno, exc.msg)
     statements = [s for s in module.body if not _is_docstring(s)]
-    if len(statements) != 1 or not isinstance(statements[0], ast.Expr) or not isinstance(
-        statements[0].value, ast.Dict
+    if (
+        len(statements) != 1
+        or not isinstance(statements[0], ast.Expr)
+        or not isinstance(statements[0].value, ast.Dict)
     ):
         line = statements[0].lineno if statements else 1
         return invalid("not a single dict literal", line)
@@ -71,7 +86,8 @@ def parse_manifest(path: Path) -> dict[str, Any] | ManifestProblem:
     if problem is not None:
         message, key = problem
         return invalid(message, lines.get(key))
-    return data
+    manifest: dict[str, Any] = data
+    return manifest
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
@@ -83,8 +99,20 @@ def _is_docstring(statement: ast.stmt) -> bool:
 
 
 def _first_non_literal(node: ast.AST) -> int | None:
-    allowed = (ast.Constant, ast.Dict, ast.List, ast.Tuple, ast.Set, ast.UnaryOp, ast.BinOp,
-               ast.USub, ast.UAdd, ast.Add, ast.Sub, ast.expr_context)
+    allowed = (
+        ast.Constant,
+        ast.Dict,
+        ast.List,
+        ast.Tuple,
+        ast.Set,
+        ast.UnaryOp,
+        ast.BinOp,
+        ast.USub,
+        ast.UAdd,
+        ast.Add,
+        ast.Sub,
+        ast.expr_context,
+    )
     for child in ast.walk(node):
         if not isinstance(child, allowed):
             return getattr(child, "lineno", None)

@@ -27,7 +27,9 @@ def addons_path(config: StackConfig, manifest: AddonsManifest) -> list[Path]:
 def series_of(config: StackConfig, manifest: AddonsManifest) -> str:
     series = config.series or manifest.series
     if series is None:
-        raise ConfigError(f"{config.file}: stack.series: not set (nor 'series' in the addons manifest)")
+        raise ConfigError(
+            f"{config.file}: stack.series: not set (nor 'series' in the addons manifest)"
+        )
     return series
 
 

@@ -1,0 +1,82 @@
+"""Deployment configuration gates: compose publishes nothing publicly and pins its images;
+odoo.conf is safe for the environment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_ipai.compose import allowed, image_unpinned, images, load_compose, published_ports
+from pytest_ipai.config import StackConfig
+from pytest_ipai.errors import IpaiError
+from pytest_ipai.odoo_conf import check_odoo_conf
+from pytest_ipai.recorder import GateRecorder
+
+pytestmark = [pytest.mark.predeploy]
+
+
+@pytest.mark.gate("compose.no_public_ports", severity="critical")
+def test_compose_no_public_ports(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
+    env = ipai_config.env
+    files = env.raw.get("compose_files") or []
+    if not files:
+        ipai_gate.error("compose_not_configured", f"environments.{env.name}.compose_files: not set")
+    allowlist = list(env.raw.get("port_allowlist", []))
+    require_digest = bool(ipai_gate.params.get("require_digest", env.production))
+    public, unpinned, seen = [], [], []
+    try:
+        for name in files:
+            data = load_compose(ipai_config.base_dir / name)
+            for port in published_ports(name, data):
+                seen.append(port.__dict__)
+                if not port.loopback and not allowed(port, allowlist):
+                    address = port.address or "0.0.0.0"  # noqa: S104 - what compose publishes on
+                    public.append(
+                        f"{name}: {port.service} publishes {address}:{port.port} -> {port.target}"
+                    )
+            for image in images(name, data):
+                why = image_unpinned(image.image, require_digest)
+                if why:
+                    unpinned.append(f"{name}: {image.service} image {image.image}: {why}")
+    except IpaiError as exc:
+        ipai_gate.error("compose_unreadable", exc.message)
+    ipai_gate.measure("published", len(seen))
+    ipai_gate.blob("published-ports.json", json.dumps(seen, indent=2), "application/json")
+    ipai_gate.fail_findings(
+        [("public_port", p) for p in public] + [("unpinned_image", u) for u in unpinned]
+    )
+
+
+@pytest.mark.gate("odoo_conf.safe", severity="critical")
+def test_odoo_conf_safe(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
+    conf = ipai_config.raw["stack"].get("odoo_conf")
+    if not conf:
+        ipai_gate.error("odoo_conf_not_configured", "stack.odoo_conf: not set")
+    env = ipai_config.env
+    behind_proxy = bool(
+        env.raw.get("behind_proxy", str(env.raw.get("base_url", "")).startswith("https://"))
+    )
+    try:
+        findings = check_odoo_conf(
+            ipai_config.base_dir / conf, production=env.production, behind_proxy=behind_proxy
+        )
+    except IpaiError as exc:
+        ipai_gate.error("config_invalid", exc.message)
+    ipai_gate.measure("findings", len(findings))
+    ipai_gate.blob(
+        "odoo-conf-findings.json",
+        json.dumps([f.__dict__ for f in findings], indent=2),
+        "application/json",
+    )
+    order = (
+        "db_manager_exposed",
+        "master_password_weak",
+        "config_unrendered",
+        "proxy_mode_off",
+        "workers_disabled",
+        "unknown_config_key",
+    )
+    ipai_gate.fail_findings(
+        [(f.error_class, f.message) for k in order for f in findings if f.error_class == k]
+    )

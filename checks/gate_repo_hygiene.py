@@ -1,0 +1,103 @@
+"""Repository hygiene gates: no conflicts or (in production) uncommitted changes, no secrets
+committed, no gate bypass in the pipeline files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_ipai.addons_manifest import AddonsManifest
+from pytest_ipai.config import StackConfig
+from pytest_ipai.errors import IpaiError
+from pytest_ipai.gitstate import porcelain_status, toplevel
+from pytest_ipai.hygiene import (
+    DEFAULT_PIPELINE_FILES,
+    committed_secrets,
+    conflict_markers,
+    pipeline_bypasses,
+    pipeline_files,
+    unmerged_paths,
+)
+from pytest_ipai.paths import rel
+from pytest_ipai.recorder import GateRecorder
+
+pytestmark = [pytest.mark.predeploy]
+
+
+def _stack_repo(config: StackConfig, gate: GateRecorder) -> Path:
+    top = toplevel(config.repo_root)
+    if top is None:
+        gate.error("repo_not_git", f"{config.repo_root}: the stack is not a git work tree")
+    return top
+
+
+def _listing(items: list[str], limit: int = 10) -> str:
+    return "; ".join(items[:limit]) + (
+        f"; and {len(items) - limit} more" if len(items) > limit else ""
+    )
+
+
+@pytest.mark.gate("git.clean", severity="critical")
+def test_git_clean(
+    ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_addons_manifest: AddonsManifest
+) -> None:
+    base = _stack_repo(ipai_config, ipai_gate)
+    repos = [base]
+    repos += [r.path for r in ipai_addons_manifest.repos if (r.path / ".git").exists()]
+    conflicts: list[str] = []
+    dirty: list[str] = []
+    try:
+        for repo in repos:
+            label = rel(repo, base)
+            conflicts += [f"{label}/{path}: unmerged" for path in unmerged_paths(repo)]
+            conflicts += [hit.where(base) for hit in conflict_markers(repo)]
+            changes = porcelain_status(repo)
+            if changes:
+                dirty.append(
+                    f"{label}: {len(changes)} uncommitted change(s), e.g. {changes[0][3:]}"
+                )
+    except IpaiError as exc:
+        ipai_gate.error("git_unavailable", exc.message)
+    ipai_gate.measure("repos_checked", len(repos))
+    ipai_gate.measure("dirty_repos", len(dirty))
+    ipai_gate.blob(
+        "git-clean.json",
+        json.dumps({"conflicts": conflicts, "dirty": dirty}, indent=2),
+        "application/json",
+    )
+    findings = [("merge_conflict", c) for c in conflicts]
+    if ipai_config.env.production:
+        findings += [("dirty_tree", d) for d in dirty]
+    ipai_gate.fail_findings(findings)
+
+
+@pytest.mark.gate("secrets.none_committed", severity="critical")
+def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
+    repo = _stack_repo(ipai_config, ipai_gate)
+    ignore = list(ipai_gate.params.get("ignore_paths", []))
+    try:
+        hits = committed_secrets(repo, ignore)
+    except IpaiError as exc:
+        ipai_gate.error("git_unavailable", exc.message)
+    ipai_gate.measure("findings", len(hits))
+    found = [f"{hit.where(repo)} ({hit.what})" for hit in hits]
+    ipai_gate.blob("secrets.txt", "\n".join(found) + "\n")
+    if hits:
+        ipai_gate.fail("secret_committed", _listing(found))
+
+
+@pytest.mark.gate("pipeline.no_bypass")
+def test_pipeline_no_bypass(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
+    repo = _stack_repo(ipai_config, ipai_gate)
+    patterns = ipai_config.raw["stack"].get("pipeline_files") or list(DEFAULT_PIPELINE_FILES)
+    files = pipeline_files(repo, patterns)
+    try:
+        hits = pipeline_bypasses(repo, files)
+    except IpaiError as exc:
+        ipai_gate.error("pipeline_unreadable", exc.message)
+    ipai_gate.measure("files_checked", len(files))
+    ipai_gate.blob("pipeline-files.txt", "\n".join(str(f.relative_to(repo)) for f in files) + "\n")
+    if hits:
+        ipai_gate.fail("gate_bypass", _listing([f"{hit.where(repo)}: {hit.what}" for hit in hits]))

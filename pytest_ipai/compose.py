@@ -1,0 +1,151 @@
+"""Compose files: which ports are published on which address, and whether images are pinned."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+MAX_COMPOSE_BYTES = 4 * 1024 * 1024
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Published:
+    file: str
+    service: str
+    address: str  # "" or 0.0.0.0 or :: = every interface
+    port: str
+    target: str
+
+    @property
+    def everywhere(self) -> bool:
+        return self.address in ("", "0.0.0.0", "::")  # noqa: S104 - this is the check
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.address).is_loopback
+        except ValueError:
+            return self.address == "localhost"
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str
+    service: str
+    image: str
+
+
+class Unrendered(InputError):
+    """A value depends on a variable without a default: we cannot tell what it will be."""
+
+
+def load_compose(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_COMPOSE_BYTES:
+            raise InputError(f"{path}: larger than 4 MiB")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: compose file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}{where}: invalid YAML") from None
+    if not isinstance(data, dict) or not isinstance(data.get("services", {}), dict):
+        raise InputError(f"{path}: services: expected a mapping")
+    return data
+
+
+def _render(value: Any, where: str) -> str:
+    text = str(value)
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(2) is None:
+            raise Unrendered(f"{where}: ${{{match.group(1)}}} has no default")
+        return match.group(2)
+
+    return _VAR.sub(substitute, text)
+
+
+def published_ports(name: str, data: dict[str, Any]) -> list[Published]:
+    out = []
+    for service, spec in (data.get("services") or {}).items():
+        spec = spec or {}
+        if spec.get("network_mode") == "host":
+            out.append(Published(name, service, "", "*", "network_mode: host"))
+        for entry in spec.get("ports", []) or []:
+            where = f"{name}: services.{service}.ports"
+            if isinstance(entry, dict):
+                address = _render(entry.get("host_ip", ""), where)
+                port = _render(entry.get("published", ""), where) or "(ephemeral)"
+                out.append(
+                    Published(name, service, address, port, _render(entry.get("target", ""), where))
+                )
+                continue
+            out.append(_short_syntax(name, service, _render(entry, where)))
+    return out
+
+
+def _short_syntax(name: str, service: str, text: str) -> Published:
+    text = text.split("/", 1)[0]
+    if text.startswith("["):
+        address, _, rest = text[1:].partition("]")
+        rest = rest.lstrip(":")
+        host_port, _, target = rest.rpartition(":")
+        return Published(name, service, address, host_port or "(ephemeral)", target)
+    parts = text.split(":")
+    if len(parts) == 1:
+        return Published(name, service, "", "(ephemeral)", parts[0])
+    if len(parts) == 2:
+        return Published(name, service, "", parts[0], parts[1])
+    return Published(name, service, ":".join(parts[:-2]), parts[-2], parts[-1])
+
+
+def images(name: str, data: dict[str, Any]) -> list[Image]:
+    out = []
+    for service, spec in (data.get("services") or {}).items():
+        spec = spec or {}
+        if "image" in spec:
+            out.append(
+                Image(name, service, _render(spec["image"], f"{name}: services.{service}.image"))
+            )
+    return out
+
+
+def image_unpinned(image: str, require_digest: bool) -> str | None:
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "no tag (means latest)"
+    if last.endswith(":latest"):
+        return "tag latest"
+    if require_digest:
+        return "a tag, not a digest (@sha256:...): tags move"
+    return None
+
+
+def allowed(published: Published, allowlist: list[str]) -> bool:
+    for entry in allowlist:
+        address, _, port = entry.rpartition(":")
+        address = address.strip("[]")
+        if port != published.port:
+            continue
+        if (
+            address == "*"
+            or address == published.address
+            or (
+                published.everywhere and address in ("0.0.0.0", "::")  # noqa: S104
+            )
+        ):
+            return True
+    return False
