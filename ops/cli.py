@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_ipai import __version__
+from pytest_ipai.addons_manifest import load_addons_manifest
 from pytest_ipai.config import StackConfig, find_config, load_config
 from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.policy import load_policy
 
-from . import gate, report
+from . import gate, report, repos
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_recover = ev.add_parser("recover", help="publish runs whose process died as packs")
     _add_config_options(p_recover)
     p_recover.add_argument("--evidence-root", metavar="DIR")
+
+    p_repos = commands.add_parser("repos", help="clone, pin and inspect the addons repositories")
+    rp = p_repos.add_subparsers(dest="repos_command", required=True, parser_class=_Parser)
+    for name, text in (
+        ("sync", "clone missing repositories (never touches existing ones)"),
+        ("lock", "pin every repository to its full HEAD SHA in the lock file"),
+        ("status", "path, ref, commit, dirty flag and drift from the lock"),
+    ):
+        _add_config_options(rp.add_parser(name, help=text))
 
     p_report = commands.add_parser("report", help="offline single-file Allure HTML report")
     p_report.add_argument("pack")
@@ -130,6 +140,17 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_repos(args: argparse.Namespace) -> int:
+    config = _config(args)
+    manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+    series = config.series or manifest.series
+    if args.repos_command == "sync":
+        return repos.sync(config, manifest, series)
+    if args.repos_command == "lock":
+        return repos.lock(config, manifest, series)
+    return repos.status(config, manifest)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     pack = Path(args.pack)
     problems = verify_pack(pack)
@@ -160,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
         ("evidence", "verify"): cmd_verify,
         ("evidence", "recover"): cmd_recover,
+        "repos": cmd_repos,
     }
     key = args.command if args.command != "evidence" else ("evidence", args.evidence_command)
     try:

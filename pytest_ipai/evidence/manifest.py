@@ -17,7 +17,7 @@ from ..gitstate import head_commit, repo_state
 from ..proc import run
 
 MANIFEST_SCHEMA = "ipai/evidence-manifest/1"
-_PACKAGES = ("pytest", "pytest-xdist", "pytest-timeout", "jsonschema")
+_PACKAGES = ("pytest", "pytest-xdist", "pytest-timeout", "jsonschema", "manifestoo-core")
 
 
 def tool_versions() -> dict[str, str]:
