@@ -40,14 +40,18 @@ def test_manifests_valid(
         "application/json",
     )
     missing = ", ".join(rel(r, base) for r in tree.missing_roots)
-    if problems:
-        tail = f" (addons_path entries missing: {missing})" if missing else ""
-        ipai_gate.fail(
-            problems[0].error_class,
-            f"{len(problems)} addon(s) unusable: "
-            + _listing([f"{p.where(base)}: {p.error_class}: {p.message}" for p in problems])
-            + tail,
-        )
+    order = ("manifest_syntax_error", "manifest_invalid", "addon_not_package")
+    ipai_gate.fail_findings(
+        [
+            (p.error_class, f"{p.where(base)}: {p.error_class}: {p.message}")
+            for klass in order
+            for p in problems
+            if p.error_class == klass
+        ],
+        prefix=f"{len(problems)} addon(s) unusable"
+        + (f" (addons_path entries missing: {missing})" if missing else "")
+        + ": ",
+    )
     if missing:
         # Those folders' manifests could not be read: not a pass (oca.repos_present says why).
         ipai_gate.error("addons_path_missing", f"addons_path entries missing: {missing}")

@@ -108,9 +108,7 @@ def lock(config: StackConfig, manifest: AddonsManifest, series: str | None) -> i
     for problem in problems:
         print(f"FAILED   {problem}")
     if problems:
-        print(
-            f"lock not written: {len(problems)} repositor{'y' if len(problems) == 1 else 'ies'} cannot be pinned"
-        )
+        print(f"lock not written: {len(problems)} repositories cannot be pinned")
         return EXIT_GATE_FAILED
     old = load_lock(config.lock_file) or {}
     write_lock(config.lock_file, entries)

@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT / "examples" / "demo"))
 
 import build as demo_build  # noqa: E402
 
+__all__ = ["demo_build"]
+
 IPAI = [sys.executable, "-m", "ipai_ops.cli"]
 
 

@@ -21,7 +21,7 @@ EE = frozenset({"web_studio"})
 @st.composite
 def graphs(draw: st.DrawFn) -> dict[str, Node]:
     names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=12, unique=True))
-    pool = names + ["base", "web", "mail", "web_studio", "ghost"]
+    pool = [*names, "base", "web", "mail", "web_studio", "ghost"]
     nodes = {}
     for name in names:
         depends = tuple(draw(st.lists(st.sampled_from(pool), max_size=4, unique=True)))
