@@ -1,0 +1,145 @@
+"""Compose and odoo.conf checks on small inputs (the gates run them end to end elsewhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_ipai.compose import allowed, image_unpinned, images, load_compose, published_ports
+from pytest_ipai.errors import InputError
+from pytest_ipai.odoo_conf import check_odoo_conf
+
+
+def compose(tmp_path: Path, text: str) -> list:
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    return published_ports("c.yml", load_compose(path))
+
+
+@pytest.mark.parametrize(
+    ("entry", "address", "port"),
+    [
+        ('"8069:8069"', "", "8069"),
+        ('"8069"', "", "(ephemeral)"),
+        ('"127.0.0.1:8069:8069"', "127.0.0.1", "8069"),
+        ('"[::]:8069:8069"', "::", "8069"),
+        ('"[::1]:8072:8072/tcp"', "::1", "8072"),
+        ('"0.0.0.0:443:443"', "0.0.0.0", "443"),
+        ('"${HOST_IP:-127.0.0.1}:${PORT:-8069}:8069"', "127.0.0.1", "8069"),
+    ],
+)
+def test_short_port_syntax(tmp_path: Path, entry: str, address: str, port: str) -> None:
+    (published,) = compose(tmp_path, f"services:\n  odoo:\n    ports:\n      - {entry}\n")
+    assert (published.address, published.port) == (address, port)
+
+
+def test_long_syntax_network_mode_and_allowlist(tmp_path: Path) -> None:
+    ports = compose(
+        tmp_path,
+        (
+            "services:\n  web:\n    ports:\n      - target: 443\n        published: 443\n        host_ip: 0.0.0.0\n"
+            "  agent:\n    network_mode: host\n  db:\n    expose: ['5432']\n"
+        ),
+    )
+    assert [(p.service, p.address, p.port) for p in ports] == [
+        ("web", "0.0.0.0", "443"),
+        ("agent", "", "*"),
+    ]
+    assert allowed(ports[0], ["*:443"])
+    assert not allowed(ports[0], ["127.0.0.1:443"])
+    assert not allowed(ports[1], ["*:443"])
+    assert not ports[0].loopback
+
+
+def test_unrendered_variable_cannot_be_judged(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"services\.odoo\.ports: \$\{PORT\} has no default"):
+        compose(tmp_path, 'services:\n  odoo:\n    ports:\n      - "${PORT}:8069"\n')
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"c\.yml:4: invalid YAML"):  # where the parser gave up
+        compose(tmp_path, "services:\n  odoo:\n    ports: [\n")
+
+
+@pytest.mark.parametrize(
+    ("image", "digest_required", "problem"),
+    [
+        ("odoo", False, "no tag (means latest)"),
+        ("registry.local:5000/odoo", False, "no tag (means latest)"),
+        ("odoo:latest", False, "tag latest"),
+        ("odoo:18.0", False, None),
+        ("odoo:18.0", True, "a tag, not a digest (@sha256:...): tags move"),
+        ("odoo:18.0@sha256:" + "a" * 64, True, None),
+    ],
+)
+def test_image_pinning(image: str, digest_required: bool, problem: str | None) -> None:
+    assert image_unpinned(image, digest_required) == problem
+
+
+def test_images_listed_per_service(tmp_path: Path) -> None:
+    path = tmp_path / "c.yml"
+    path.write_text("services:\n  odoo:\n    image: odoo:18.0\n  build_only:\n    build: .\n")
+    assert [(i.service, i.image) for i in images("c.yml", load_compose(path))] == [
+        ("odoo", "odoo:18.0")
+    ]
+
+
+def conf(tmp_path: Path, body: str, production: bool = True, proxy: bool = False) -> dict[str, str]:
+    path = tmp_path / "odoo.conf"
+    path.write_text("[options]\n" + body)
+    return {
+        f.error_class: f.message
+        for f in check_odoo_conf(path, production=production, behind_proxy=proxy)
+    }
+
+
+STRONG = "admin_passwd = $pbkdf2-sha512$600000$abc$def\nlist_db = False\nworkers = 4\n"
+
+
+def test_safe_conf(tmp_path: Path) -> None:
+    assert conf(tmp_path, STRONG + "proxy_mode = True\n", proxy=True) == {}
+
+
+@pytest.mark.parametrize("password", ["admin", "changeme", "short-pw", ""])
+def test_weak_master_password_never_echoed(tmp_path: Path, password: str) -> None:
+    found = conf(tmp_path, STRONG.replace("$pbkdf2-sha512$600000$abc$def", password))
+    assert (
+        "admin_passwd: missing, a placeholder, or shorter than 12 characters"
+        in found["master_password_weak"]
+    )
+    if password:
+        assert password not in found["master_password_weak"].split("admin_passwd: ", 1)[1]
+
+
+def test_unknown_and_unrendered_keys(tmp_path: Path) -> None:
+    found = conf(tmp_path, STRONG + "wrokers = 4\ndb_password = ${DB_PASSWORD}\n")
+    assert (
+        found["unknown_config_key"]
+        == "odoo.conf:5: wrokers: not an Odoo option (a typo is silently ignored by Odoo)"
+    )
+    assert found["config_unrendered"].startswith("odoo.conf:6: db_password:")
+    assert "DB_PASSWORD" not in found["config_unrendered"]
+
+
+def test_production_only_rules(tmp_path: Path) -> None:
+    body = "admin_passwd = a-long-enough-master\n"
+    assert set(conf(tmp_path, body, production=True)) == {"db_manager_exposed", "workers_disabled"}
+    assert conf(tmp_path, body, production=False) == {}
+    assert set(conf(tmp_path, body, production=False, proxy=True)) == {"proxy_mode_off"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "odoo.conf not found"),
+        ("[server]\nx = 1\n", r"no \[options\] section"),
+        ("[options]\nworkers = 1\nworkers = 2\n", "not a valid odoo.conf"),
+    ],
+)
+def test_unreadable_conf(tmp_path: Path, text: str | None, message: str) -> None:
+    path = tmp_path / "odoo.conf"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        check_odoo_conf(path, production=True, behind_proxy=False)
