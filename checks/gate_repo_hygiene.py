@@ -11,14 +11,13 @@ import pytest
 from pytest_ipai.addons_manifest import AddonsManifest
 from pytest_ipai.config import StackConfig
 from pytest_ipai.errors import IpaiError
-from pytest_ipai.gitstate import porcelain_status, toplevel
+from pytest_ipai.gitstate import map_repos, toplevel
 from pytest_ipai.hygiene import (
     DEFAULT_PIPELINE_FILES,
     committed_secrets,
-    conflict_markers,
     pipeline_bypasses,
     pipeline_files,
-    unmerged_paths,
+    tree_state,
 )
 from pytest_ipai.paths import rel
 from pytest_ipai.recorder import GateRecorder
@@ -49,15 +48,13 @@ def test_git_clean(
     conflicts: list[str] = []
     dirty: list[str] = []
     try:
-        for repo in repos:
-            label = rel(repo, base)
-            conflicts += [f"{label}/{path}: unmerged" for path in unmerged_paths(repo)]
-            conflicts += [hit.where(base) for hit in conflict_markers(repo)]
-            changes = porcelain_status(repo)
-            if changes:
-                dirty.append(
-                    f"{label}: {len(changes)} uncommitted change(s), e.g. {changes[0][3:]}"
-                )
+        for state in map_repos(tree_state, repos):
+            label = rel(state.repo, base)
+            conflicts += [f"{label}/{path}: unmerged" for path in state.unmerged]
+            conflicts += [hit.where(base) for hit in state.markers]
+            if state.changes:
+                example = state.changes[0][3:]
+                dirty.append(f"{label}: {len(state.changes)} uncommitted change(s), e.g. {example}")
     except IpaiError as exc:
         ipai_gate.error("git_unavailable", exc.message)
     ipai_gate.measure("repos_checked", len(repos))

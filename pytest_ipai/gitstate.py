@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ToolError
 from .proc import run
 
 GIT_TIMEOUT = 30.0
+T = TypeVar("T")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
@@ -26,6 +29,24 @@ def toplevel(path: Path) -> Path | None:
     except ToolError:
         return None
     return Path(out).resolve() if code == 0 and out else None
+
+
+def head_and_branch(repo: Path) -> tuple[str | None, str | None]:
+    """HEAD's full SHA and branch (None when detached), in one git call."""
+    code, out = git(repo, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    lines = out.splitlines()
+    if code != 0 or len(lines) != 2 or not FULL_SHA.match(lines[0]):
+        return None, None
+    return lines[0], (None if lines[1] == "HEAD" else lines[1])
+
+
+def map_repos(function: Callable[[Path], T], repos: Iterable[Path]) -> list[T]:
+    """Apply a git-bound function to many repositories at once (git runs outside the GIL)."""
+    items = list(repos)
+    if len(items) < 4:
+        return [function(repo) for repo in items]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(function, items))
 
 
 def head_commit(repo: Path) -> str | None:

@@ -47,11 +47,25 @@ def _grep(repo: Path, *args: str) -> list[tuple[str, int, str]]:
     return hits
 
 
-def unmerged_paths(repo: Path) -> list[str]:
-    code, out = git(repo, "ls-files", "--unmerged", "-z")
+_UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+
+
+@dataclass(frozen=True)
+class TreeState:
+    repo: Path
+    unmerged: list[str]
+    changes: list[str]
+    markers: list[Hit]
+
+
+def tree_state(repo: Path) -> TreeState:
+    """Unmerged paths and uncommitted changes (one git status) and conflict markers (git grep)."""
+    code, out = git(repo, "status", "--porcelain=v1", "--untracked-files=normal")
     if code != 0:
-        raise ToolError(f"git ls-files failed in {repo}")
-    return sorted({entry.split("\t", 1)[1] for entry in out.split("\0") if "\t" in entry})
+        raise ToolError(f"git status failed in {repo}")
+    lines = [line for line in out.splitlines() if line]
+    unmerged = sorted(line[3:] for line in lines if line[:2] in _UNMERGED)
+    return TreeState(repo, unmerged, lines, conflict_markers(repo))
 
 
 def conflict_markers(repo: Path) -> list[Hit]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .addons_manifest import AddonsManifest, RepoSpec
-from .gitstate import current_branch, head_commit, resolve_commit, toplevel
+from .gitstate import head_and_branch, map_repos, resolve_commit, toplevel
 
 PRESENT = "present"
 MISSING = "missing"
@@ -32,6 +32,8 @@ def presence(manifest: AddonsManifest) -> list[RepoPresence]:
             out.append(RepoPresence(repo, MISSING, f"{repo.rel_path}: no such directory"))
         elif not repo.path.is_dir():
             out.append(RepoPresence(repo, NOT_GIT, f"{repo.rel_path}: not a directory"))
+        elif (repo.path / ".git").exists():
+            out.append(RepoPresence(repo, PRESENT))  # its own .git: a checkout of its own
         else:
             top = toplevel(repo.path)
             if top is None:
@@ -69,11 +71,17 @@ def check_refs(
 
     In production every repository must be pinned by the lock: a branch moves under you.
     """
+    present = [r for r in manifest.repos if (r.path / ".git").exists()]  # others: repos_present
+    heads = dict(
+        zip(
+            (r.name for r in present),
+            map_repos(head_and_branch, (r.path for r in present)),
+            strict=True,
+        )
+    )
     out = []
-    for repo in manifest.repos:
-        if not (repo.path / ".git").exists():
-            continue  # oca.repos_present reports it
-        head = head_commit(repo.path)
+    for repo in present:
+        head, branch = heads[repo.name]
         pinned = (lock or {}).get(repo.name)
         if pinned is not None:
             ok = head == pinned["commit"]
@@ -88,7 +96,6 @@ def check_refs(
             )
             continue
         expected = repo.ref or series or ""
-        branch = current_branch(repo.path)
         ok = bool(expected) and (branch == expected or resolve_commit(repo.path, expected) == head)
         where = f"on branch {branch}" if branch else f"detached at {short(head)}"
         if not ok:

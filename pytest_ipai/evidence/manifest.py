@@ -7,13 +7,14 @@ import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..addons_manifest import load_addons_manifest
 from ..config import StackConfig
 from ..errors import IpaiError
-from ..gitstate import head_commit, repo_state
+from ..gitstate import head_commit, map_repos, repo_state
 from ..proc import run
 
 MANIFEST_SCHEMA = "ipai/evidence-manifest/1"
@@ -41,15 +42,20 @@ def addons_repos(config: StackConfig) -> tuple[list[dict[str, Any]], str | None]
         manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
     except IpaiError as exc:
         return [], exc.message
-    repos = []
-    for repo in manifest.repos:
-        commit = None
-        if (repo.path / ".git").exists():
-            try:
-                commit = head_commit(repo.path)
-            except IpaiError:
-                commit = None
-        repos.append({"name": repo.name, "path": repo.rel_path, "ref": repo.ref, "commit": commit})
+
+    def commit_of(path: Path) -> str | None:
+        if not (path / ".git").exists():
+            return None
+        try:
+            return head_commit(path)
+        except IpaiError:
+            return None
+
+    commits = map_repos(commit_of, [repo.path for repo in manifest.repos])
+    repos = [
+        {"name": repo.name, "path": repo.rel_path, "ref": repo.ref, "commit": commit}
+        for repo, commit in zip(manifest.repos, commits, strict=True)
+    ]
     return repos, None
 
 
