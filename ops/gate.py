@@ -32,6 +32,10 @@ def pytest_argv(
         sys.executable,
         "-m",
         "pytest",
+        # Only the plugins the suite needs (autoload is off, see run_suite): a gate's verdict
+        # must not depend on which other pytest plugins happen to be installed on the host.
+        *("-p", "xdist.plugin", "-p", "xdist.looponfail", "-p", "pytest_timeout"),
+        *("-p", "pytest_ipai.plugin"),
         "-m",
         suite,
         "--ipai-suite",
@@ -70,7 +74,7 @@ def run_suite(
     with tempfile.TemporaryDirectory(prefix="ipai-gate-") as tmp:
         report_to = Path(tmp) / "report.json"
         argv = pytest_argv(suite, config, run_id, report_to, workers, evidence_root, extra)
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         proc = run(argv, timeout=SUITE_TIMEOUT, cwd=config.base_dir, env=env, capture=False)
         if report_to.is_file():
             data: dict[str, Any] = json.loads(report_to.read_text())
