@@ -48,7 +48,9 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, timeout=120)
 
 
-def build(base: Path, repos: int, per_repo: int, seed: int = 7) -> tuple[Path, list[Path], list[str]]:
+def build(
+    base: Path, repos: int, per_repo: int, seed: int = 7
+) -> tuple[Path, list[Path], list[str]]:
     rng = random.Random(seed)
     stack = base / "stack"
     (stack / "config").mkdir(parents=True)
@@ -64,10 +66,19 @@ def build(base: Path, repos: int, per_repo: int, seed: int = 7) -> tuple[Path, l
             folder = repo / name
             folder.mkdir()
             (folder / "__init__.py").write_text("")
-            (folder / "__manifest__.py").write_text(json.dumps({
-                "name": name, "version": "18.0.1.0.0", "license": "AGPL-3", "depends": deps,
-                "data": [f"views/{name}.xml"], "installable": True,
-            }, indent=4).replace("true", "True"))
+            (folder / "__manifest__.py").write_text(
+                json.dumps(
+                    {
+                        "name": name,
+                        "version": "18.0.1.0.0",
+                        "license": "AGPL-3",
+                        "depends": deps,
+                        "data": [f"views/{name}.xml"],
+                        "installable": True,
+                    },
+                    indent=4,
+                ).replace("true", "True")
+            )
             names.append(name)
         git("init", "-q", "-b", "18.0", cwd=repo)
         git("add", "-A", cwd=repo)
@@ -83,20 +94,33 @@ def build(base: Path, repos: int, per_repo: int, seed: int = 7) -> tuple[Path, l
         folder = ipai / f"ipai_m{i}"
         folder.mkdir(parents=True)
         (folder / "__init__.py").write_text("")
-        (folder / "__manifest__.py").write_text(repr({"name": f"ipai {i}", "version": "1.0.0",
-                                                      "depends": rng.sample(must, k=3)}))
+        (folder / "__manifest__.py").write_text(
+            repr({"name": f"ipai {i}", "version": "1.0.0", "depends": rng.sample(must, k=3)})
+        )
     roots.append(ipai)
-    (stack / "config" / "addons.json").write_text(json.dumps({
-        "version": 1, "series": "18.0", "oca_repositories": entries,
-        "oca_must_have_modules": by_repo, "ipai": {"root": "addons/ipai"},
-    }))
+    (stack / "config" / "addons.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "series": "18.0",
+                "oca_repositories": entries,
+                "oca_must_have_modules": by_repo,
+                "ipai": {"root": "addons/ipai"},
+            }
+        )
+    )
     (stack / "odoo.conf").write_text(
-        "[options]\nadmin_passwd = $pbkdf2-sha512$1$a$b\nlist_db = False\nworkers = 2\n")
+        "[options]\nadmin_passwd = $pbkdf2-sha512$1$a$b\nlist_db = False\nworkers = 2\n"
+    )
     (stack / "docker-compose.yml").write_text(
-        "services:\n  odoo:\n    image: odoo:18.0@sha256:" + "0" * 64 + "\n    ports: ['127.0.0.1:8069:8069']\n")
+        "services:\n  odoo:\n    image: odoo:18.0@sha256:"
+        + "0" * 64
+        + "\n    ports: ['127.0.0.1:8069:8069']\n"
+    )
     (stack / "ipai.toml").write_text(
         '[stack]\naddons_manifest = "config/addons.json"\nseries = "18.0"\nodoo_conf = "odoo.conf"\n'
-        '[environments.dev]\ncompose_files = ["docker-compose.yml"]\nevidence_root = "evidence"\n')
+        '[environments.dev]\ncompose_files = ["docker-compose.yml"]\nevidence_root = "evidence"\n'
+    )
     (stack / ".gitignore").write_text("/evidence/\n/addons/oca/\n")
     git("init", "-q", "-b", "main", cwd=stack)
     git("add", "-A", cwd=stack)
@@ -121,10 +145,25 @@ def measure(repos: int, per_repo: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ipai-bench-") as tmp:
         stack, roots, must = build(Path(tmp), repos, per_repo)
         bindir = os.path.dirname(sys.executable)
-        ipai = [os.path.join(bindir, "ipai"), "gate", "predeploy", "--config", str(stack / "ipai.toml")]
-        manifestoo = [os.path.join(bindir, "manifestoo"), "--addons-path", ",".join(map(str, roots)),
-                      "--odoo-series", "18.0", "--select-include", ",".join(must),
-                      "list-depends", "--transitive", "--ignore-missing"]
+        ipai = [
+            os.path.join(bindir, "ipai"),
+            "gate",
+            "predeploy",
+            "--config",
+            str(stack / "ipai.toml"),
+        ]
+        manifestoo = [
+            os.path.join(bindir, "manifestoo"),
+            "--addons-path",
+            ",".join(map(str, roots)),
+            "--odoo-series",
+            "18.0",
+            "--select-include",
+            ",".join(must),
+            "list-depends",
+            "--transitive",
+            "--ignore-missing",
+        ]
         floor = [sys.executable, "-c", FLOOR, *map(str, roots)]
         suite, reference, bare = [], [], []
         for _ in range(rounds):
@@ -145,11 +184,15 @@ def measure(repos: int, per_repo: int, rounds: int) -> None:
         total = repos * per_repo + 10
         print(f"{repos} repos x {per_repo} addons ({total} addons), median of {rounds}")
         print(f"  ipai gate predeploy (11 gates, pack) {median(suite):6.2f}s")
-        print(f"  manifestoo list-depends              {median(reference):6.2f}s   "
-              f"suite/manifestoo {median(suite) / median(reference):4.2f}  (goal <= 3.0)")
+        print(
+            f"  manifestoo list-depends              {median(reference):6.2f}s   "
+            f"suite/manifestoo {median(suite) / median(reference):4.2f}  (goal <= 3.0)"
+        )
         print(f"  floor (find + literal_eval)          {median(bare):6.2f}s")
-        print(f"  dependency model in-process          {median(model):6.2f}s   "
-              f"model/floor {median(model) / median(scan):4.2f}  (goal <= 3.0; floor incl. start-up)")
+        print(
+            f"  dependency model in-process          {median(model):6.2f}s   "
+            f"model/floor {median(model) / median(scan):4.2f}  (goal <= 3.0; floor incl. start-up)"
+        )
 
 
 def main() -> None:

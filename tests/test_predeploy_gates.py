@@ -287,3 +287,37 @@ def test_bad_addons_manifest_is_an_error_for_every_gate_that_needs_it(demo_stack
     proc = run_ipai("repos", "status", "--config", str(demo_stack / "ipai.toml"))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "invalid JSON" in proc.stderr
+
+
+def test_large_file_and_wrong_types(demo_stack: Path) -> None:
+    big = demo_stack / "addons" / "ipai" / "ipai_core" / "data" / "big.csv"
+    big.parent.mkdir()
+    with open(big, "w") as fh:
+        line = "id,name,password_hint\n" + "1,row,none\n" * 1000
+        for _ in range(4500):  # about 50 MB of text
+            fh.write(line)
+    commit(demo_stack)
+    results = suite(demo_stack)
+    assert all(r["status"] == "pass" for r in results.values()), {
+        g: r["message"] for g, r in results.items() if r["status"] != "pass"
+    }
+    manifest = demo_stack / "config" / "addons_manifest.oca_ipai.json"
+    data = json.loads(manifest.read_text())
+    data["oca_repositories"] = {"queue": "addons/oca/queue"}
+    manifest.write_text(json.dumps(data))
+    results = suite(demo_stack)
+    assert results["oca.repos_present"]["error_class"] == "addons_manifest_invalid"
+    assert results["oca.repos_present"]["message"].endswith(
+        "addons_manifest.oca_ipai.json: oca_repositories: expected array, got object"
+    )
+
+
+def test_pack_records_commits_and_model_versions(demo_stack: Path) -> None:
+    suite(demo_stack)
+    pack = next((demo_stack / "evidence").glob("*/*"))
+    manifest = json.loads((pack / "manifest.json").read_text())
+    lock = json.loads((demo_stack / "oca.lock.json").read_text())
+    assert {r["name"]: r["commit"] for r in manifest["addons_repos"]} == {
+        name: entry["commit"] for name, entry in lock.items()
+    }
+    assert manifest["tools"]["manifestoo-core"]
