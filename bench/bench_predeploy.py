@@ -62,7 +62,7 @@ def build(
         repo.mkdir(parents=True)
         for a in range(per_repo):
             name = f"r{r:03d}_m{a:03d}"
-            deps = rng.sample(names[-300:], k=min(len(names), rng.randint(0, 3))) + ["base"]
+            deps = [*rng.sample(names[-300:], k=min(len(names), rng.randint(0, 3))), "base"]
             folder = repo / name
             folder.mkdir()
             (folder / "__init__.py").write_text("")
@@ -118,7 +118,8 @@ def build(
         + "\n    ports: ['127.0.0.1:8069:8069']\n"
     )
     (stack / "ipai.toml").write_text(
-        '[stack]\naddons_manifest = "config/addons.json"\nseries = "18.0"\nodoo_conf = "odoo.conf"\n'
+        '[stack]\naddons_manifest = "config/addons.json"\nseries = "18.0"\n'
+        'odoo_conf = "odoo.conf"\n'
         '[environments.dev]\ncompose_files = ["docker-compose.yml"]\nevidence_root = "evidence"\n'
     )
     (stack / ".gitignore").write_text("/evidence/\n/addons/oca/\n")
