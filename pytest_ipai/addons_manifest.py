@@ -6,13 +6,13 @@ how the user's own scripts read them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
 from .schema import first_problem
+from .textfile import read_json
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,7 @@ class AddonsManifest:
 
 
 def load_addons_manifest(path: Path, stack_root: Path) -> AddonsManifest:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: addons manifest not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    data: Any = read_json(path, "addons manifest")
     problem = first_problem(data, "addons-manifest")
     if problem is not None:
         raise InputError(f"{path}: {problem}")

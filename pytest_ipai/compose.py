@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
+from .textfile import read_text
 
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
@@ -48,14 +49,9 @@ class Unrendered(InputError):
 
 
 def load_compose(path: Path) -> dict[str, Any]:
+    text = read_text(path, "compose file", max_bytes=MAX_COMPOSE_BYTES)
     try:
-        if path.stat().st_size > MAX_COMPOSE_BYTES:
-            raise InputError(f"{path}: larger than 4 MiB")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: compose file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

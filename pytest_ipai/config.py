@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .schema import first_problem
+from .textfile import read_toml
 
 CONFIG_ENV_VAR = "IPAI_CONFIG"
 DEFAULT_EVIDENCE_ROOT = "evidence"
@@ -110,29 +111,13 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib puts "(at line L, column C)" in the message: keep it, it is the location.
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-
-
 def load_config(path: Path, env_name: str | None = None, *, validate: bool = True) -> StackConfig:
     """Read, validate and select an environment. Raises ConfigError with a one-line message.
 
     ``validate=False`` is for xdist workers: the controller validated the same file already.
     """
     path = path.resolve()
-    data = _read_toml(path)
+    data = read_toml(path, "config file", ConfigError)
     if path.name == "pyproject.toml":
         tool = data.get("tool")
         if not isinstance(tool, dict) or not isinstance(tool.get("ipai"), dict):

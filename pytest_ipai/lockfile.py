@@ -9,20 +9,14 @@ from typing import Any
 from .errors import InputError
 from .evidence.fsio import write_bytes_atomic
 from .schema import first_problem
+from .textfile import read_json
 
 
 def load_lock(path: Path | None) -> dict[str, dict[str, Any]] | None:
     """The lock, or None when there is none (not configured, or not written yet)."""
     if path is None or not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_json(path, "lock file")
     problem = first_problem(data, "oca-lock")
     if problem is not None:
         raise InputError(f"{path}: {problem}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
+from .textfile import read_text
 
 # Options of odoo-bin (odoo/tools/config.py) across 16.0-19.0, as they appear in [options].
 KNOWN_OPTIONS = frozenset(
@@ -151,12 +152,7 @@ def _lines(text: str) -> dict[str, int]:
 
 
 def check_odoo_conf(path: Path, *, production: bool, behind_proxy: bool) -> list[ConfFinding]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: odoo.conf not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    text = read_text(path, "odoo.conf")
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
         parser.read_string(text, source=str(path))

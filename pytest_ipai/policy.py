@@ -6,7 +6,6 @@ gate by gate (and may add the user's own gates, naming their suite).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from .errors import ConfigError
 from .resources import gates_dir
 from .schema import first_problem
+from .textfile import read_toml
 
 SEVERITIES = ("critical", "normal", "minor")
 
@@ -47,14 +47,7 @@ class Policy:
 
 
 def _read(path: Path, validate: bool = True) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: policy file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read policy: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    data = read_toml(path, "policy file", ConfigError)
     problem = first_problem(data, "policy") if validate else None
     if problem is not None:
         raise ConfigError(f"{path}: {problem}")
