@@ -13,6 +13,7 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from pytest_ipai.evidence.pack import Staging
+from pytest_ipai.policy import load_policy
 from pytest_ipai.evidence.publish import publish_run
 from pytest_ipai.results import BlobRef, GateResult
 
@@ -37,7 +39,10 @@ def make_project(root: Path, gates: int, probe_ms: float = 0.0) -> None:
             "",
         ]
     (root / "test_gates.py").write_text("\n".join(lines))
-    policy = ['suite = "predeploy"', '[gates."oca.repos_present"]', "enabled = false"]
+    # The bundled gates do not belong to this synthetic suite.
+    policy = ['suite = "predeploy"']
+    for gate in sorted(load_policy().gates):
+        policy += [f'[gates."{gate}"]', "enabled = false"]
     policy += [f'[gates."bench.g{i:04d}"]' for i in range(gates)]
     (root / "policy.toml").write_text("\n".join(policy) + "\n")
     (root / "addons.json").write_text('{"version": 1, "oca_repositories": []}')
@@ -47,9 +52,17 @@ def make_project(root: Path, gates: int, probe_ms: float = 0.0) -> None:
     )
 
 
+# Both runs load exactly the same plugins (autoload off), so an unrelated plugin installed in
+# the environment (hypothesis, say) weighs on neither side.
+ENV = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+PLUGINS = ["-p", "xdist.plugin", "-p", "xdist.looponfail", "-p", "pytest_timeout"]
+
+
 def timed(argv: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=600, check=False, env=ENV
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"benchmark run failed ({proc.returncode}): {proc.stdout[-2000:]}")
@@ -69,8 +82,8 @@ def overhead(root: Path, rounds: int, xdist: list[str]) -> tuple[float, float]:
         *xdist,
         "test_gates.py",
     ]
-    plain = [*base, "-p", "no:ipai", "-W", "ignore::pytest.PytestUnknownMarkWarning"]
-    plugged = [*base, "--ipai-config", "ipai.toml"]
+    plain = [*base, *PLUGINS, "-W", "ignore::pytest.PytestUnknownMarkWarning"]
+    plugged = [*base, *PLUGINS, "-p", "pytest_ipai.plugin", "--ipai-config", "ipai.toml"]
     plain_times, plugged_times = [], []
     for _ in range(rounds):
         plain_times.append(timed(plain, root))
