@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from pytest_ipai.evidence.pack import Staging
-from pytest_ipai.policy import load_policy
 from pytest_ipai.evidence.publish import publish_run
+from pytest_ipai.policy import load_policy
 from pytest_ipai.results import BlobRef, GateResult
 
 
