@@ -10,13 +10,14 @@ from pathlib import Path
 
 from pytest_ipai import __version__
 from pytest_ipai.addons_manifest import load_addons_manifest
+from pytest_ipai.backup.retention import Policy
 from pytest_ipai.config import StackConfig, find_config, load_config
 from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.policy import load_policy
 
-from . import gate, report, repos
+from . import backup, gate, report, repos
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", "path, ref, commit, dirty flag and drift from the lock"),
     ):
         _add_config_options(rp.add_parser(name, help=text))
+
+    p_backup = commands.add_parser("backup", help="database and filestore backups, verified")
+    bk = p_backup.add_subparsers(dest="backup_command", required=True, parser_class=_Parser)
+    b_create = bk.add_parser("create", help="pg_dump + filestore archive + manifest")
+    b_create.add_argument("--deploy-sha", help="the deploy this backup precedes (for retention)")
+    b_verify = bk.add_parser("verify", help="restore into a scratch database and compare")
+    b_verify.add_argument("backup_id")
+    bk.add_parser("list", help="backups with age, size and verification")
+    b_prune = bk.add_parser("prune", help="apply the retention policy")
+    b_prune.add_argument("--dry-run", action="store_true", help="show what would go")
+    for name, default in (("daily", 7), ("weekly", 4), ("monthly", 3)):
+        b_prune.add_argument(f"--{name}", type=int, default=default, metavar="N")
+    b_restore = bk.add_parser("restore", help="restore database and filestore together")
+    b_restore.add_argument("backup_id")
+    b_restore.add_argument("--target-db", metavar="NAME")
+    b_restore.add_argument(
+        "--force", action="store_true", help="replace an existing database (backed up first)"
+    )
+    b_restore.add_argument(
+        "--neutralize", action="store_true", help="crons and mail servers off (staging)"
+    )
+    for sub in (b_create, b_verify, b_prune, b_restore, *[bk.choices["list"]]):
+        _add_config_options(sub)
 
     p_report = commands.add_parser("report", help="offline single-file Allure HTML report")
     p_report.add_argument("pack")
@@ -151,6 +175,23 @@ def cmd_repos(args: argparse.Namespace) -> int:
     return repos.status(config, manifest)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    command = args.backup_command
+    if command == "create":
+        return backup.create(config, args.deploy_sha)
+    if command == "verify":
+        return backup.verify(config, args.backup_id)
+    if command == "list":
+        return backup.listing(config)
+    if command == "prune":
+        if min(args.daily, args.weekly, args.monthly) < 0:
+            raise IpaiError("--daily, --weekly, --monthly: must not be negative")
+        policy = Policy(args.daily, args.weekly, args.monthly)
+        return backup.prune(config, policy, args.dry_run)
+    return backup.restore(config, args.backup_id, args.target_db, args.force, args.neutralize)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     pack = Path(args.pack)
     problems = verify_pack(pack)
@@ -182,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("evidence", "verify"): cmd_verify,
         ("evidence", "recover"): cmd_recover,
         "repos": cmd_repos,
+        "backup": cmd_backup,
     }
     key = args.command if args.command != "evidence" else ("evidence", args.evidence_command)
     try:
