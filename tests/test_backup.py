@@ -277,16 +277,22 @@ def test_prune_dry_run_then_real(env: Env) -> None:
         moment = now - timedelta(days=day)
         folder = root / f"{moment:%Y%m%dT%H%M%SZ}"
         folder.mkdir()
-        (folder / "manifest.json").write_text(
-            json.dumps(
-                {
-                    "database": env.db.name,
-                    "finished_at": moment.isoformat().replace("+00:00", "Z"),
-                    "files": {},
-                    "deploy_sha": "b" * 40 if day == 15 else None,
-                }
-            )
-        )
+        stamp = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        manifest = {
+            "schema": "ipai/backup/1",
+            "id": folder.name,
+            "env": "dev",
+            "database": env.db.name,
+            "modules": {},
+            "row_counts": {},
+            "filestore": {"files": 0, "bytes": 0},
+            "files": {},
+            "pg_dump_version": "synthetic",
+            "started_at": stamp,
+            "finished_at": stamp,
+            "deploy_sha": "b" * 40 if day == 15 else None,
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest))
     (env.base / "state.json").write_text(json.dumps({"last_known_good_sha": "b" * 40}))
     dry = env.ipai("prune", "--dry-run", "--weekly", "0", "--monthly", "0")
     assert dry.returncode == 0, dry.stderr
@@ -350,3 +356,19 @@ def test_backup_gate(env: Env, tmp_path: Path) -> None:
     assert sys.executable
     with admin() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_damaged_backup_records(env: Env) -> None:
+    backup = env.create()
+    assert env.ipai("verify", backup.name).returncode == 0
+    (backup / "verification.json").write_text('{"result": "verified"}')  # forged, incomplete
+    from pytest_ipai.backup.store import load
+
+    assert load(backup).verified is False
+    (backup / "manifest.json").write_text('{"schema": "ipai/backup/1"}')
+    proc = env.ipai("list")
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == f"ipai: error: {backup / 'manifest.json'}: id: required key is missing"
+    )

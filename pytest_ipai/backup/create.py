@@ -109,6 +109,9 @@ def create_backup(
     while final.exists():
         suffix += 1
         final = folder / f"{backup_id}-{suffix}"
+    # Callers hold the environment's lock, so any staging folder left is from a run that died.
+    for stale in (folder / ".staging").glob("*"):
+        shutil.rmtree(stale, ignore_errors=True)
     staging = folder / ".staging" / final.name
     staging.mkdir(parents=True)
     try:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, IpaiError
+from ..schema import first_problem
+from ..textfile import read_json
 from ..timeutil import parse_iso
 
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
@@ -64,15 +66,18 @@ def env_dir(root: Path, env: str) -> Path:
 
 
 def load(path: Path) -> Backup:
-    try:
-        manifest = json.loads((path / MANIFEST).read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a backup ({MANIFEST} unreadable: {exc})") from None
+    manifest = read_json(path / MANIFEST, "backup manifest")
+    problem = first_problem(manifest, "backup-manifest")
+    if problem is not None:
+        raise InputError(f"{path / MANIFEST}: {problem}")
     verification = None
     if (path / VERIFICATION).is_file():
+        # A verification record we cannot read or trust counts as a failed verification.
         try:
             verification = json.loads((path / VERIFICATION).read_text("utf-8"))
-        except ValueError:
+        except (OSError, ValueError):
+            verification = None
+        if verification is None or first_problem(verification, "backup-verification"):
             verification = {"result": "failed", "reasons": ["verification.json unreadable"]}
     return Backup(path, manifest, verification)
 
@@ -97,10 +102,6 @@ def find(root: Path, env: str, backup_id: str) -> Backup:
     if not (path / MANIFEST).is_file():
         raise IpaiError(f"{path}: no such backup")
     return load(path)
-
-
-def iter_json(path: Path) -> Iterator[Any]:
-    yield json.loads(path.read_text("utf-8"))
 
 
 @contextmanager
