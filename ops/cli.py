@@ -151,6 +151,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    return cmd_verify(args) if args.evidence_command == "verify" else cmd_recover(args)
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     if args.evidence_root:
         root = Path(args.evidence_root).resolve()
@@ -220,14 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "gate": cmd_gate,
         "report": cmd_report,
-        ("evidence", "verify"): cmd_verify,
-        ("evidence", "recover"): cmd_recover,
+        "evidence": cmd_evidence,
         "repos": cmd_repos,
         "backup": cmd_backup,
     }
-    key = args.command if args.command != "evidence" else ("evidence", args.evidence_command)
     try:
-        return handlers[key](args)
+        return handlers[args.command](args)
     except IpaiError as exc:
         sys.stderr.write(f"ipai: error: {exc.message}\n")
         return exc.exit_code

@@ -373,3 +373,30 @@ def test_damaged_backup_records(env: Env) -> None:
         proc.stderr.strip()
         == f"ipai: error: {backup / 'manifest.json'}: id: required key is missing"
     )
+
+
+def test_database_errors_are_one_line(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IPAI_TEST_DSN", env.db.dsn.rsplit("/", 1)[0] + "/x?user=nobody_here")
+    proc = env.ipai("create")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"ipai: error: database {env.db.name}: cannot connect"
+    )
+    monkeypatch.delenv("IPAI_TEST_DSN")
+    proc = env.ipai("create")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "ipai: error: environment variable IPAI_TEST_DSN (environments.dev.dsn_env) is not set"
+    )
+
+
+def test_password_travels_in_the_environment_not_argv() -> None:
+    from pytest_ipai.backup.create import pg_dump_argv
+    from pytest_ipai.backup.pg import Target
+
+    target = Target("127.0.0.1", "5432", "odoo", "S3cret-Pw-123", "prod_db")
+    argv = pg_dump_argv(target, "00000003-1", Path("/tmp/x.dump"))
+    assert not any("S3cret-Pw-123" in word for word in argv)
+    assert target.libpq_env()["PGPASSWORD"] == "S3cret-Pw-123"
+    assert "--no-password" in argv and "--dbname=prod_db" in argv

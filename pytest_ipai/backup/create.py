@@ -84,6 +84,18 @@ def archive_filestore(source: Path | None, target: Path) -> dict[str, Any]:
     return {"files": files, "bytes": total, "path": str(source) if source else None}
 
 
+def pg_dump_argv(target: Target, snapshot: str, output: Path) -> list[str]:
+    """The pg_dump command: names only; the password reaches libpq through the environment."""
+    return [
+        "pg_dump",
+        "--format=custom",
+        f"--snapshot={snapshot}",
+        "--no-password",
+        f"--file={output}",
+        f"--dbname={target.dbname}",
+    ]
+
+
 def tool_failure(proc: Any) -> str:
     """Why a PostgreSQL tool failed: its last error line, or the signal that killed it."""
     if proc.returncode < 0:
@@ -122,14 +134,7 @@ def create_backup(
             server = scalar(conn, "SHOW server_version")
             # The snapshot lives while this transaction is open: pg_dump sees exactly it.
             proc = run(
-                [
-                    "pg_dump",
-                    "--format=custom",
-                    f"--snapshot={snapshot}",
-                    "--no-password",
-                    f"--file={staging / DUMP}",
-                    f"--dbname={target.dbname}",
-                ],
+                pg_dump_argv(target, snapshot, staging / DUMP),
                 timeout=PG_DUMP_TIMEOUT,
                 env=target.libpq_env(),
             )

@@ -100,6 +100,10 @@ def connect(
         raise ToolError(f"database {dbname or target.dbname}: cannot connect: {first}") from None
     try:
         yield conn
+    except psycopg.Error as exc:
+        # Name the database and PostgreSQL's own first line; never the DSN.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ToolError(f"database {dbname or target.dbname}: {first}") from None
     finally:
         conn.close()
 
