@@ -30,6 +30,7 @@ import pytest
 from .addons.stack import StackAddons, load_stack_addons
 from .addons_manifest import AddonsManifest, load_addons_manifest
 from .config import StackConfig, find_config, load_config
+from .decision import Decision, DecisionPolicy, Override, decide, load_decision_policy
 from .errors import EXIT_USAGE, IpaiError
 from .evidence.pack import Staging, check_run_id, host_name, new_run_id
 from .evidence.publish import expected_entry, publish_run, recover_orphans
@@ -72,6 +73,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="one line per finished gate (auto: colour on a terminal, plain in CI)",
     )
     group.addoption(
+        "--ipai-decide",
+        action="store_true",
+        help="decide promote / hold / rollback from the results (decision.json in the pack)",
+    )
+    group.addoption(
+        "--ipai-override",
+        choices=("promote", "hold", "rollback"),
+        help="operator override of the decision (needs --ipai-override-reason)",
+    )
+    group.addoption("--ipai-override-reason", metavar="TEXT", help="why the decision is overridden")
+    group.addoption(
         "--ipai-report-to", metavar="FILE", help="write {pack, exit_code} as JSON here (ipai gate)"
     )
 
@@ -106,6 +118,8 @@ class IpaiState:
     suite: str | None
     run_id: str
     evidence_root: Path
+    decision_policy: DecisionPolicy | None = None
+    override: Override | None = None
 
     @classmethod
     def create(cls, pyconfig: pytest.Config) -> IpaiState | None:
@@ -123,13 +137,40 @@ class IpaiState:
         else:
             given = pyconfig.getoption("ipai_run_id")
             run_id = check_run_id(given) if given else new_run_id()
+        decision = None
+        if pyconfig.getoption("ipai_decide") or pyconfig.getoption("ipai_override"):
+            decision = load_decision_policy(stack.env.policy_file)
+        override = None
+        if pyconfig.getoption("ipai_override"):
+            override = Override(
+                pyconfig.getoption("ipai_override"),
+                pyconfig.getoption("ipai_override_reason") or "",
+                _operator(),
+            )
         suite = pyconfig.getoption("ipai_suite") or _suite_from_markexpr(pyconfig)
         if suite is not None and suite not in policy.suites() and suite not in SUITES:
             raise IpaiError(f"--ipai-suite {suite}: no such suite ({', '.join(policy.suites())})")
-        return cls(config=stack, policy=policy, suite=suite, run_id=run_id, evidence_root=root)
+        return cls(
+            config=stack,
+            policy=policy,
+            suite=suite,
+            run_id=run_id,
+            evidence_root=root,
+            decision_policy=decision,
+            override=override,
+        )
 
 
 state_key = pytest.StashKey[IpaiState]()
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
 
 
 def _suite_from_markexpr(config: pytest.Config) -> str | None:
@@ -543,6 +584,15 @@ class Controller:
             )
             self._finish(nodeid, pending)
         tool_failure = int(exitstatus) in (2, 3, 4) or self.collection_failed
+        policy, override = self.state.decision_policy, self.state.override
+        made: list[Decision] = []
+
+        def decide_now(results: list[GateResult]) -> dict[str, Any]:
+            assert policy is not None
+            made.append(decide(results, policy, final=True, override=override))
+            recorded: dict[str, Any] = self.redactor.data(made[-1].to_dict())
+            return recorded
+
         pack, code = publish_run(
             self.staging,
             manifest=self.manifest,
@@ -550,7 +600,10 @@ class Controller:
             expected=self.expected,
             interrupted=tool_failure,
             tool_failure=tool_failure,
+            decide=decide_now if policy is not None else None,
         )
+        if made:
+            self.progress.note(f"decision: {made[0].verdict} ({made[0].rule}): {made[0].reason}")
         session.exitstatus = code
         self.progress.finished(pack, code)
         report_to = self.pyconfig.getoption("ipai_report_to")

@@ -95,7 +95,9 @@ def load_policy(
     gates: dict[str, GatePolicy] = {}
     sources: list[str] = []
     suites: set[str] = set()
-    paths = sorted(folder.glob("*.toml")) + ([override] if override is not None else [])
+    # decision.toml is the decision policy (pytest_ipai.decision), not a suite's gates.
+    bundled_files = sorted(p for p in folder.glob("*.toml") if p.name != "decision.toml")
+    paths = bundled_files + ([override] if override is not None else [])
     for path in paths:
         data = _read(path, validate)
         _merge(gates, data, path)

@@ -4,7 +4,7 @@ recovers runs whose process died (the staging folder outlived its owner)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ def publish_run(
     expected: Sequence[GatePolicy | dict[str, Any]],
     interrupted: bool = False,
     tool_failure: bool = False,
+    decide: Callable[[list[GateResult]], dict[str, Any]] | None = None,
 ) -> tuple[Path, int]:
     """Journal a ``not_run`` result for each expected gate without one, then publish."""
     entries = [
@@ -73,11 +74,15 @@ def publish_run(
             results.append(missing)
     code = EXIT_USAGE if tool_failure else suite_exit_code(results)
     final: dict[str, Any] = {**manifest, "finished_at": iso(utc_now()), "interrupted": interrupted}
+    decision = None if decide is None else decide(results)
+    if decision is not None and decision.get("verdict") == "rollback" and code == 0:
+        code = 1  # a rollback decided is never a success, whatever the gates said
     pack = staging.publish(
         manifest=final,
         results=results,
         expected=[str(entry["gate_id"]) for entry in entries],
         exit_code=code,
+        decision=decision,
     )
     return pack, code
 
