@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from .allowlist import allowed as allowlist_allows
+from .allowlist import is_loopback
 from .errors import InputError
 from .textfile import read_text
 
@@ -26,15 +27,8 @@ class Published:
     target: str
 
     @property
-    def everywhere(self) -> bool:
-        return self.address in ("", "0.0.0.0", "::")  # noqa: S104 - this is the check
-
-    @property
     def loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.address).is_loopback
-        except ValueError:
-            return self.address == "localhost"
+        return is_loopback(self.address)
 
 
 @dataclass(frozen=True)
@@ -131,17 +125,4 @@ def image_unpinned(image: str, require_digest: bool) -> str | None:
 
 
 def allowed(published: Published, allowlist: list[str]) -> bool:
-    for entry in allowlist:
-        address, _, port = entry.rpartition(":")
-        address = address.strip("[]")
-        if port != published.port:
-            continue
-        if (
-            address == "*"
-            or address == published.address
-            or (
-                published.everywhere and address in ("0.0.0.0", "::")  # noqa: S104
-            )
-        ):
-            return True
-    return False
+    return allowlist_allows(published.address, published.port, allowlist)

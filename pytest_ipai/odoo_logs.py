@@ -1,0 +1,231 @@
+"""Odoo's log, read as a stream: ERROR/CRITICAL records (with their tracebacks) and werkzeug
+access lines, judged by each record's own timestamp.
+
+Format (DESIGN.md section 11): ``%(asctime)s %(pid)s %(levelname)s %(dbname)s``
+``%(name)s: %(message)s``, tracebacks on following lines without a timestamp. Several workers
+append to one file, so timestamps are not strictly ordered: every record is compared with the
+window on its own, never "everything after the first match". Timestamps compare as bytes (the
+format sorts).
+
+Speed: the file is read in large binary chunks; candidate lines are found with ``bytes.find``
+on a literal (`` ERROR ``, `` werkzeug: ``) and only those lines meet a regular expression, so
+the cost stays close to ``grep`` and memory stays flat (a chunk, plus a bounded excerpt per
+error).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHUNK = 8 * 1024 * 1024
+MAX_RECORD = 16 * 1024  # a traceback excerpt, not the whole novel
+MAX_SAMPLES = 20
+_START = rb"(?m)^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d{3} (\d+) "
+ERROR_RECORD = re.compile(_START + rb"(ERROR|CRITICAL) (\S+) ([^\s:]+): ([^\n]*)")
+RECORD_START = re.compile(_START + rb"[A-Z]+ ")
+ERROR_FINDER = re.compile(rb" (?:ERROR|CRITICAL) ")
+ACCESS_FINDER = re.compile(rb" werkzeug: ")
+ACCESS = re.compile(
+    _START + rb"INFO \S+ werkzeug: \S+ - - \[[^\]\n]*\] \"(\S+) (\S+)[^\"\n]*\" (\d{3}) "
+)
+
+
+@dataclass
+class ErrorRecord:
+    timestamp: str
+    pid: int
+    level: str
+    db: str
+    logger: str
+    message: str
+    text: str  # the record with its traceback (bounded)
+
+    @property
+    def fingerprint(self) -> str:
+        """Logger + message with numbers and ids blanked: the same fault groups together."""
+        first = re.sub(r"\b0x[0-9a-f]+\b|\b\d+\b", "N", self.message)
+        last = self.text.strip().splitlines()[-1] if "Traceback" in self.text else ""
+        return f"{self.logger}: {first[:160]}" + (
+            f" | {last[:160]}" if last and last != self.message else ""
+        )
+
+
+@dataclass
+class LogScan:
+    bytes_read: int = 0
+    records_seen: int = 0
+    errors: int = 0
+    out_of_window: int = 0
+    ignored: int = 0
+    samples: list[ErrorRecord] = field(default_factory=list)
+    fingerprints: dict[str, int] = field(default_factory=dict)
+    rotated: bool = False
+    access_total: int = 0
+    access_5xx: int = 0
+    access_excluded: int = 0
+
+
+def _window(ts: bytes, since: bytes | None, until: bytes | None) -> bool:
+    return (since is None or ts >= since) and (until is None or ts < until)
+
+
+def _complete(buffer: bytes) -> int:
+    """Where the last record that surely ended in ``buffer`` ends: the start of its last record."""
+    tail_from = max(0, len(buffer) - 2 * MAX_RECORD)
+    last = None
+    for match in RECORD_START.finditer(buffer, tail_from):
+        last = match.start()
+    if last is not None and last > 0:
+        return last
+    if last == 0 and len(buffer) <= 2 * MAX_RECORD:
+        return 0  # one record, maybe with more traceback to come: wait for the next chunk
+    cut = buffer.rfind(b"\n")
+    return cut + 1 if cut >= 0 else 0
+
+
+def scan_chunks(
+    chunks: Iterable[bytes],
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    ignore: Iterable[re.Pattern[str]] = (),
+    access_exclude: Iterable[str] = ("/web/health", "/websocket", "/longpolling"),
+    count_access: bool = False,
+) -> LogScan:
+    """Scan a log given as byte chunks. ``since``/``until``: ``YYYY-MM-DD HH:MM:SS`` (log time)."""
+    scan = LogScan()
+    lo = since.encode() if since else None
+    hi = until.encode() if until else None
+    rules = list(ignore)
+    excluded = tuple(p.encode() for p in access_exclude)
+    carry = b""
+
+    def judge(buffer: bytes, begin: int, stop: int) -> None:
+        _errors(buffer, begin, stop, lo, hi, rules, scan)
+        if count_access:
+            _access(buffer, begin, stop, lo, hi, excluded, scan)
+
+    for chunk in chunks:
+        scan.bytes_read += len(chunk)
+        first = RECORD_START.search(chunk)
+        if first is None:  # all of it continues the record in ``carry``
+            carry = (carry + chunk)[-4 * CHUNK :]
+            continue
+        # The head of the chunk finishes the carried record: judge that small piece on its own,
+        # then the chunk in place, so the big buffer is never copied.
+        head = carry + chunk[: first.start()]
+        judge(head, 0, len(head))
+        end = max(_complete(chunk), first.start())
+        judge(chunk, first.start(), end)
+        carry = chunk[end:]
+    judge(carry, 0, len(carry))
+    return scan
+
+
+def _matches(
+    buffer: bytes, begin: int, end: int, finder: re.Pattern[bytes], pattern: re.Pattern[bytes]
+) -> Iterator[re.Match[bytes]]:
+    """Records matching ``pattern``, found through ``finder``, a literal search that runs at
+    memory speed (a regex anchored at every line start does not), in file order."""
+    last_line = -1
+    for hit in finder.finditer(buffer, begin, end):
+        line = buffer.rfind(b"\n", begin, hit.start()) + 1 or begin
+        if line == last_line:
+            continue
+        last_line = line
+        match = pattern.match(buffer, line, end)
+        if match is not None:
+            yield match
+
+
+def _errors(
+    buffer: bytes,
+    begin: int,
+    end: int,
+    lo: bytes | None,
+    hi: bytes | None,
+    rules: list[re.Pattern[str]],
+    scan: LogScan,
+) -> None:
+    for match in _matches(buffer, begin, end, ERROR_FINDER, ERROR_RECORD):
+        ts = match.group(1)
+        if not _window(ts, lo, hi):
+            scan.out_of_window += 1
+            continue
+        following = RECORD_START.search(buffer, match.end(), end)
+        stop = following.start() if following else end
+        text = buffer[match.start() : min(stop, match.start() + MAX_RECORD)].decode(
+            "utf-8", "replace"
+        )
+        record = ErrorRecord(
+            timestamp=ts.decode(),
+            pid=int(match.group(2)),
+            level=match.group(3).decode(),
+            db=match.group(4).decode("utf-8", "replace"),
+            logger=match.group(5).decode("utf-8", "replace"),
+            message=match.group(6).decode("utf-8", "replace"),
+            text=text,
+        )
+        if any(rule.search(f"{record.logger}: {record.message}") for rule in rules):
+            scan.ignored += 1
+            continue
+        scan.errors += 1
+        scan.fingerprints[record.fingerprint] = scan.fingerprints.get(record.fingerprint, 0) + 1
+        if len(scan.samples) < MAX_SAMPLES:
+            scan.samples.append(record)
+
+
+def _access(
+    buffer: bytes,
+    begin: int,
+    end: int,
+    lo: bytes | None,
+    hi: bytes | None,
+    excluded: tuple[bytes, ...],
+    scan: LogScan,
+) -> None:
+    for match in _matches(buffer, begin, end, ACCESS_FINDER, ACCESS):
+        if not _window(match.group(1), lo, hi):
+            continue
+        if match.group(4).startswith(excluded):
+            scan.access_excluded += 1
+            continue
+        scan.access_total += 1
+        if match.group(5)[:1] == b"5":
+            scan.access_5xx += 1
+
+
+def file_chunks(path: Path, scan_rotation: list[bool]) -> Iterator[bytes]:
+    """Read ``path`` to its end; note in ``scan_rotation`` if it was rotated or truncated."""
+    with open(path, "rb") as fh:
+        before = os.fstat(fh.fileno())
+        offset = 0
+        while chunk := fh.read(CHUNK):
+            offset += len(chunk)
+            yield chunk
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            scan_rotation.append(True)
+            return
+        if now.st_ino != before.st_ino or now.st_size < offset:
+            scan_rotation.append(True)
+
+
+def scan_file(
+    path: Path,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    ignore: Iterable[re.Pattern[str]] = (),
+    count_access: bool = False,
+) -> LogScan:
+    rotation: list[bool] = []
+    chunks = file_chunks(path, rotation)
+    scan = scan_chunks(chunks, since=since, until=until, ignore=ignore, count_access=count_access)
+    scan.rotated = bool(rotation)
+    return scan

@@ -1,0 +1,109 @@
+"""The Odoo log stream: error records with tracebacks, windows on out-of-order timestamps,
+access lines, garbage, chunk boundaries, rotation."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_ipai.odoo_logs import scan_chunks, scan_file
+
+LOG = (
+    "2026-11-22 10:30:00,001 1301 INFO ? odoo.service.server: HTTP service (werkzeug) running\n"
+    "2026-11-22 10:32:20,036 1307 INFO evaldb odoo.service.server: Worker WorkerHTTP (1307) alive\n"
+    '2026-11-22 10:32:21,100 1307 INFO evaldb werkzeug: 127.0.0.1 - - [22/Nov/2026 10:32:21] "GET /web/login HTTP/1.1" 200 - 61 0.034 0.156\n'
+    "2026-11-22 10:32:22,100 1308 ERROR evaldb odoo.http: Exception during request handling.\n"
+    "Traceback (most recent call last):\n"
+    '  File "/opt/odoo/odoo/http.py", line 2138, in __call__\n'
+    "    response = request._serve_db()\n"
+    "psycopg2.errors.UndefinedColumn: column res_partner.x_field does not exist\n"
+    '2026-11-22 10:32:22,150 1308 INFO evaldb werkzeug: 127.0.0.1 - - [22/Nov/2026 10:32:22] "POST /web/dataset/call_kw HTTP/1.1" 200 - 3 0.01 0.02\n'
+    "2026-11-22 10:32:19,900 1309 CRITICAL evaldb odoo.modules.registry: Failed to load registry\n"
+    "\xff\xfe garbage that is not a log line at all\n"
+    '2026-11-22 10:32:23,000 1307 INFO evaldb werkzeug: 127.0.0.1 - - [22/Nov/2026 10:32:23] "GET /web/health HTTP/1.1" 500 - 0 0 0.001\n'
+    '2026-11-22 10:32:24,000 1307 INFO evaldb werkzeug: 10.0.0.9 - - [22/Nov/2026 10:32:24] "GET /shop HTTP/1.1" 502 - 4 0.1 0.2\n'
+    "2026-11-22 10:33:00,000 1310 WARNING evaldb odoo.addons.base: not an error\n"
+).encode("utf-8", "surrogateescape")
+
+
+def test_errors_with_tracebacks_and_out_of_order_timestamps() -> None:
+    scan = scan_chunks([LOG], since="2026-11-22 10:32:00")
+    assert scan.errors == 2
+    first, second = scan.samples
+    assert (first.level, first.pid, first.logger) == ("ERROR", 1308, "odoo.http")
+    assert first.text.splitlines()[-1].startswith("psycopg2.errors.UndefinedColumn")
+    assert "INFO evaldb werkzeug" not in first.text  # the next record is not part of it
+    # Written after a later record but stamped earlier: judged by its own stamp.
+    assert (second.level, second.timestamp) == ("CRITICAL", "2026-11-22 10:32:19")
+    assert "garbage that is not a log line" in second.text
+    assert any("UndefinedColumn" in f for f in scan.fingerprints)
+
+
+def test_window_and_ignore_list() -> None:
+    late = scan_chunks([LOG], since="2026-11-22 10:32:20")
+    assert late.errors == 1 and late.out_of_window == 1
+    until = scan_chunks([LOG], since="2026-11-22 10:00:00", until="2026-11-22 10:32:21")
+    assert [r.level for r in until.samples] == ["CRITICAL"]
+    ignored = scan_chunks([LOG], ignore=[re.compile(r"^odoo\.modules\.registry: ")])
+    assert (ignored.errors, ignored.ignored) == (1, 1)
+
+
+def test_access_lines_exclude_health_and_count_5xx() -> None:
+    scan = scan_chunks([LOG], since="2026-11-22 10:32:00", count_access=True)
+    assert (scan.access_total, scan.access_5xx, scan.access_excluded) == (3, 1, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, len(LOG) - 1), max_size=12, unique=True))
+def test_chunk_boundaries_do_not_matter(cuts: list[int]) -> None:
+    points = [0, *sorted(cuts), len(LOG)]
+    chunks = [LOG[a:b] for a, b in itertools.pairwise(points)]
+    whole = scan_chunks([LOG], count_access=True)
+    split = scan_chunks(chunks, count_access=True)
+    assert [r.text for r in split.samples] == [r.text for r in whole.samples]
+    assert (split.errors, split.access_total, split.access_5xx) == (
+        whole.errors,
+        whole.access_total,
+        whole.access_5xx,
+    )
+
+
+def test_garbage_only_and_empty_logs(tmp_path: Path) -> None:
+    path = tmp_path / "odoo.log"
+    path.write_bytes(b"\x00\x01 not odoo\n" * 1000)
+    scan = scan_file(path)
+    assert (scan.errors, scan.bytes_read) == (0, len(b"\x00\x01 not odoo\n") * 1000)
+    path.write_bytes(b"")
+    assert scan_file(path).bytes_read == 0  # empty: the gate must not call this a pass
+
+
+def test_rotation_during_the_read_is_noticed(tmp_path: Path) -> None:
+    from pytest_ipai import odoo_logs
+
+    path = tmp_path / "odoo.log"
+    big = LOG * 8000  # larger than one read
+    assert len(big) > odoo_logs.CHUNK
+    path.write_bytes(big)
+    rotation: list[bool] = []
+    chunks = odoo_logs.file_chunks(path, rotation)
+    first = next(chunks)
+    path.rename(tmp_path / "odoo.log.1")  # logrotate moves it away and starts a new file
+    path.write_bytes(b"")
+    rest = list(chunks)
+    assert rotation == [True]
+    assert len(first) + sum(map(len, rest)) == len(big)  # the old file is still read to its end
+
+    path.write_bytes(big)
+    rotation.clear()
+    chunks = odoo_logs.file_chunks(path, rotation)
+    next(chunks)
+    with open(path, "r+b") as fh:
+        fh.truncate(10)  # copytruncate under our feet
+    list(chunks)
+    assert rotation == [True]
+    path.write_bytes(big)
+    assert scan_file(path).rotated is False
