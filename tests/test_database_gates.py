@@ -1,0 +1,116 @@
+"""db.reachable and db.migrations_applied against the real PostgreSQL and the demo stack's
+addons on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_ipai
+from odoo_db import OdooDb, drop_test_databases, make_odoo_db
+
+INSTALLED = {
+    "base": "18.0.1.3",
+    "web": "18.0.1.0",
+    "queue_job": "18.0.1.0.0",
+    "queue_job_cron_jobrunner": "18.0.1.0.0",
+    "base_technical_user": "18.0.1.0.0",
+    "web_responsive": "18.0.1.0.0",
+    "ipai_core": "18.0.1.0.0",
+    "ipai_reports": "18.0.1.0.0",
+}
+
+
+@pytest.fixture
+def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    db = make_odoo_db(tmp_path, partners=100, files=1)
+    db.execute("DELETE FROM ir_module_module")
+    for name, version in INSTALLED.items():
+        db.execute(
+            f"INSERT INTO ir_module_module (name, state, latest_version) VALUES ('{name}', 'installed', '{version}')"
+        )
+    db.execute(
+        "INSERT INTO ir_module_module (name, state) VALUES ('module_auto_update', 'uninstalled'), ('web_studio', 'uninstallable')"
+    )
+    config = demo_stack / "ipai.toml"
+    config.write_text(config.read_text().replace('database = "demo"', f'database = "{db.name}"', 1))
+    monkeypatch.setenv("DEMO_DSN", db.dsn)
+    yield demo_stack, db
+    drop_test_databases(db.name)
+
+
+def postdeploy(stack: Path) -> dict[str, dict[str, Any]]:
+    root = stack / "evidence"
+    before = set(root.glob("*/*")) if root.exists() else set()
+    proc = run_ipai("gate", "postdeploy", "--config", str(stack / "ipai.toml"))
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    (pack,) = [p for p in root.glob("*/*") if p.is_dir() and p not in before]
+    assert pack.name.startswith("postdeploy-dev")
+    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+    return {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+
+
+def test_healthy_database_passes(stack_db: tuple[Path, OdooDb]) -> None:
+    stack, _ = stack_db
+    results = postdeploy(stack)
+    assert {g: r["status"] for g, r in results.items()} == {
+        "db.reachable": "pass",
+        "db.migrations_applied": "pass",
+    }
+    assert results["db.reachable"]["attempts"][0]["outcome"] == "ok"
+    assert results["db.migrations_applied"]["measurements"]["installed"] == 8
+
+
+def test_every_migration_fault_is_named(stack_db: tuple[Path, OdooDb]) -> None:
+    stack, db = stack_db
+    db.execute("UPDATE ir_module_module SET state = 'to upgrade' WHERE name = 'queue_job'")
+    db.execute("UPDATE ir_module_module SET state = 'uninstalled' WHERE name = 'ipai_reports'")
+    db.execute(
+        "INSERT INTO ir_module_module (name, state, latest_version) VALUES ('sale_legacy_bridge', 'installed', '18.0.1.0.0')"
+    )
+    db.execute(
+        "UPDATE ir_module_module SET latest_version = '18.0.0.9.0' WHERE name = 'web_responsive'"
+    )
+    result = postdeploy(stack)["db.migrations_applied"]
+    assert (result["status"], result["error_class"]) == ("fail", "module_state_pending")
+    assert result["message"].startswith("queue_job: to upgrade")
+    assert result["measurements"]["error_classes"] == {
+        "module_state_pending": 1,
+        "module_not_installed": 2,
+        "module_missing_on_disk": 1,
+        "version_not_applied": 1,
+    }
+    db.execute(
+        "UPDATE ir_module_module SET state = 'installed' WHERE name IN ('queue_job', 'ipai_reports')"
+    )
+    result = postdeploy(stack)["db.migrations_applied"]
+    assert result["error_class"] == "module_missing_on_disk"
+    assert (
+        "sale_legacy_bridge: installed in the database, in no folder of addons_path"
+        in result["message"]
+    )
+    db.execute("DELETE FROM ir_module_module WHERE name = 'sale_legacy_bridge'")
+    result = postdeploy(stack)["db.migrations_applied"]
+    assert result["error_class"] == "version_not_applied"
+    assert result["message"].startswith("web_responsive: database 18.0.0.9.0, disk 18.0.1.0.0")
+
+
+def test_unreachable_database_fails_and_migrations_cannot_look(
+    stack_db: tuple[Path, OdooDb], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, _db = stack_db
+    monkeypatch.setenv(
+        "DEMO_DSN", "postgresql://postgres@127.0.0.1:1/x"
+    )  # nothing listens on port 1
+    results = postdeploy(stack)
+    reach = results["db.reachable"]
+    assert (reach["status"], reach["error_class"]) == ("fail", "db_unreachable")
+    assert len(reach["attempts"]) == 3 and all(a["outcome"] == "failed" for a in reach["attempts"])
+    migrations = results["db.migrations_applied"]
+    assert (migrations["status"], migrations["error_class"]) == ("error", "db_unreachable")
+    monkeypatch.delenv("DEMO_DSN")
+    results = postdeploy(stack)
+    assert results["db.reachable"]["error_class"] == "db_not_configured"
+    assert results["db.reachable"]["status"] == "error"
