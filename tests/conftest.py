@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from odoo_db import drop_test_databases, make_odoo_db
 
 from pytest_ipai.policy import load_policy
 
@@ -179,3 +180,114 @@ def assert_predeploy_passes_from(python: str, stack: Path, cwd: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     pack = only_pack(stack / "evidence")
     assert by_gate(pack)["oca.repos_present"]["status"] == "pass"
+
+
+INSTALLED = {
+    "base": "18.0.1.3",
+    "web": "18.0.1.0",
+    "queue_job": "18.0.1.0.0",
+    "queue_job_cron_jobrunner": "18.0.1.0.0",
+    "base_technical_user": "18.0.1.0.0",
+    "web_responsive": "18.0.1.0.0",
+    "ipai_core": "18.0.1.0.0",
+    "ipai_reports": "18.0.1.0.0",
+}
+
+
+@pytest.fixture
+def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    db = make_odoo_db(tmp_path, partners=100, files=1)
+    db.execute("DELETE FROM ir_module_module")
+    for name, version in INSTALLED.items():
+        db.execute(
+            f"INSERT INTO ir_module_module (name, state, latest_version) VALUES ('{name}', 'installed', '{version}')"
+        )
+    db.execute(
+        "INSERT INTO ir_module_module (name, state) VALUES ('module_auto_update', 'uninstalled'), ('web_studio', 'uninstallable')"
+    )
+    config = demo_stack / "ipai.toml"
+    config.write_text(config.read_text().replace('database = "demo"', f'database = "{db.name}"', 1))
+    monkeypatch.setenv("DEMO_DSN", db.dsn)
+    yield demo_stack, db
+    drop_test_databases(db.name)
+
+
+def postdeploy(stack: Path) -> dict[str, dict[str, Any]]:
+    root = stack / "evidence"
+    before = set(root.glob("*/*")) if root.exists() else set()
+    proc = run_ipai("gate", "postdeploy", "--config", str(stack / "ipai.toml"))
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    (pack,) = [p for p in root.glob("*/*") if p.is_dir() and p not in before]
+    assert pack.name.startswith("postdeploy-dev")
+    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+    return {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+
+
+STANDIN = ROOT / "tests" / "standin" / "odoo_standin.py"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Standin:
+    """The Odoo stand-in as a local process on a loopback port."""
+
+    def __init__(self, dsn: str | None, log: Path, *flags: str) -> None:
+        import time
+
+        self.port = free_port()
+        self.log = log
+        argv = [sys.executable, str(STANDIN), "--port", str(self.port), "--log", str(log), *flags]
+        if dsn:
+            argv += ["--dsn", dsn]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:  # ready when it accepts connections (a hanging stand-in answers nothing else)
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the Odoo stand-in did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def standin(stack_db: Any, tmp_path: Path) -> Any:
+    """Start the stand-in with flags, pointed at the stack's database; the config follows it."""
+    stack, db = stack_db
+    started: list[Standin] = []
+
+    def start(*flags: str, dsn: str | None = db.dsn) -> Standin:
+        for old in started:
+            old.stop()
+        started.clear()
+        server = Standin(dsn, tmp_path / f"odoo-{len(flags)}.log", *flags)
+        started.append(server)
+        config = stack / "ipai.toml"
+        text = config.read_text()
+        import re as _re
+
+        config.write_text(
+            _re.sub(r'base_url = "[^"]*"', f'base_url = "{server.url}"', text, count=1)
+        )
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

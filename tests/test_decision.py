@@ -252,6 +252,7 @@ def test_plugin_writes_the_decision_into_the_pack(project: Any) -> None:
         .read_text()
         .replace('suite = "predeploy"', 'suite = "postdeploy"')
         .replace('[gates."db.reachable"]\nenabled = false\n', "")
+        .replace('[gates."http.health"]\nenabled = false\n', "")
         + '[gates."http.health"]\nsuite = "postdeploy"\nseverity = "critical"\n'
         '[gates."db.reachable"]\nsuite = "postdeploy"\nseverity = "critical"\n'
     )

@@ -1,0 +1,139 @@
+"""A stand-in for Odoo's HTTP server, for tests (Odoo itself cannot run here). It honours the
+contracts of DESIGN.md section 11: /web/health with and without db_server_status (checking the
+real PostgreSQL), /web/login with Odoo's generator tag or the redirect to the database selector,
+POST /web/health -> 400, Odoo-format log records and werkzeug access lines. Faults are switched
+with flags.
+
+    python odoo_standin.py --port P [--dsn DSN] [--log FILE] [--hang S] [--error-share F]
+                           [--traceback-every N] [--no-db-selected] [--not-odoo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+LOGIN = (
+    '<!DOCTYPE html><html><head><meta name="generator" content="Odoo"/>'
+    '<title>Odoo</title></head><body><form class="oe_login_form"></form></body></html>'
+)
+
+
+def db_ok(dsn: str | None) -> bool:
+    if not dsn:
+        return False
+    try:
+        import psycopg
+
+        with psycopg.connect(dsn, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dsn")
+    parser.add_argument("--db", default="evaldb")
+    parser.add_argument("--log")
+    parser.add_argument("--hang", type=float, default=0.0, help="each request hangs this long")
+    parser.add_argument("--error-share", type=float, default=0.0)
+    parser.add_argument("--traceback-every", type=int, default=0)
+    parser.add_argument("--no-db-selected", action="store_true")
+    parser.add_argument("--not-odoo", action="store_true")
+    args = parser.parse_args()
+
+    handler_out = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stdout)
+    handler_out.setFormatter(
+        logging.Formatter(
+            f"%(asctime)s {os.getpid()} %(levelname)s {args.db} %(name)s: %(message)s"
+        )
+    )
+    logging.basicConfig(level=logging.INFO, handlers=[handler_out])
+    server_log = logging.getLogger("odoo.service.server")
+    access_log = logging.getLogger("werkzeug")
+    http_log = logging.getLogger("odoo.http")
+    rng = random.Random(7)
+    counter = {"n": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "nginx" if args.not_odoo else "Werkzeug/3.0.1"
+        sys_version = ""
+
+        def log_message(self, format: str, *values: object) -> None:
+            return  # werkzeug lines are written below, in Odoo's format
+
+        def send(
+            self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header(
+                "Server", "Werkzeug/3.0.1 Python/3.12.3" if not args.not_odoo else "nginx"
+            )
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+            stamp = time.strftime("%d/%b/%Y %H:%M:%S")
+            access_log.info(
+                '%s - - [%s] "%s %s HTTP/1.1" %s - 3 0.002 0.004',
+                self.client_address[0],
+                stamp,
+                self.command,
+                self.path,
+                status,
+            )
+
+        def do_POST(self) -> None:
+            self.send(400, b"<h1>Bad Request</h1>", "text/html")
+
+        def do_GET(self) -> None:
+            counter["n"] += 1
+            if args.hang:
+                time.sleep(args.hang)
+            url = urlparse(self.path)
+            if args.traceback_every and counter["n"] % args.traceback_every == 0:
+                try:
+                    raise ValueError("Invalid field 'x_field' on model 'res.partner'")
+                except ValueError:
+                    http_log.exception("Exception during request handling.")
+            if url.path == "/web/health":
+                if "db_server_status" in parse_qs(url.query):
+                    ok = db_ok(args.dsn)
+                    body = {"status": "pass" if ok else "fail", "db_server_status": ok}
+                    self.send(200 if ok else 500, json.dumps(body).encode(), "application/json")
+                else:
+                    self.send(200, b'{"status": "pass"}', "application/json")
+                return
+            if args.error_share and rng.random() < args.error_share:
+                self.send(502 if counter["n"] % 2 else 500, b"Internal Server Error", "text/html")
+                return
+            if url.path in ("/web/login", "/"):
+                if args.no_db_selected:
+                    self.send(303, b"", "text/html", {"Location": "/web/database/selector"})
+                elif args.not_odoo:
+                    self.send(200, b"<html><title>Welcome to nginx!</title></html>", "text/html")
+                else:
+                    self.send(200, LOGIN.encode(), "text/html; charset=utf-8")
+                return
+            self.send(404, b"Not Found", "text/html")
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server_log.info("HTTP service (werkzeug) running on 127.0.0.1:%s", args.port)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
