@@ -112,6 +112,8 @@ def scan_chunks(
     for chunk in chunks:
         scan.bytes_read += len(chunk)
         first = RECORD_START.search(chunk)
+        if first is not None:
+            scan.records_seen += 1  # chunks holding Odoo records: zero means not an Odoo log
         if first is None:  # all of it continues the record in ``carry``
             carry = (carry + chunk)[-4 * CHUNK :]
             continue

@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from .recorder import GateRecorder
 from .redact import Redactor
 from .resources import checks_dir
 from .results import ERROR, FAIL, PASS, SKIPPED, WAIVED, Attempt, BlobRef, GateResult
-from .timeutil import iso, utc_now
+from .timeutil import iso, parse_iso, utc_now
 
 SUITES = ("predeploy", "postdeploy")
 GATE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -71,6 +72,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("auto", "lines", "off"),
         default="off",
         help="one line per finished gate (auto: colour on a terminal, plain in CI)",
+    )
+    group.addoption(
+        "--ipai-since",
+        metavar="'YYYY-MM-DD HH:MM:SS'",
+        help="deploy start in the log's clock (default: the state file, else window before now)",
     )
     group.addoption(
         "--ipai-decide",
@@ -388,6 +394,32 @@ def ipai_stack_addons(
         return load_stack_addons(_state(request).config, ipai_addons_manifest)
     except IpaiError as exc:
         raise GateError("addons_tree_unreadable", exc.message) from None
+
+
+@pytest.fixture(scope="session")
+def ipai_since(request: pytest.FixtureRequest) -> datetime:
+    """When the deploy started: --ipai-since, else the state file's last_deploy_timestamp."""
+    given = request.config.getoption("ipai_since")
+    config = _state(request).config
+    if given:
+        try:
+            return datetime.strptime(given, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            raise GateError(
+                "since_invalid", f"--ipai-since {given!r}: use 'YYYY-MM-DD HH:MM:SS'"
+            ) from None
+    state = config.env.path("state_file")
+    if state is not None and state.is_file():
+        try:
+            stamp = json.loads(state.read_text("utf-8"))["last_deploy_timestamp"]
+            return parse_iso(stamp).astimezone(UTC).replace(tzinfo=None)
+        except (OSError, ValueError, KeyError, TypeError):
+            raise GateError(
+                "since_invalid", f"{state}: no readable last_deploy_timestamp"
+            ) from None
+    raise GateError(
+        "since_unknown", "deploy start unknown: pass --ipai-since or set environments.*.state_file"
+    )
 
 
 @pytest.fixture
