@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IPAI, run_ipai
+from conftest import BUNDLED_OFF, IPAI, run_ipai
 from odoo_db import OdooDb, admin, drop_test_databases, fingerprint, make_odoo_db
 
 from pytest_ipai.backup.retention import Item, Policy, keep
@@ -308,22 +308,8 @@ def test_prune_dry_run_then_real(env: Env) -> None:
 
 def test_backup_gate(env: Env, tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
-    disabled = "".join(
-        f'[gates."{g}"]\nenabled = false\n'
-        for g in (
-            "oca.repos_present",
-            "oca.repos_ref",
-            "oca.must_have",
-            "addons.manifests_valid",
-            "addons.unique_names",
-            "addons.dependencies",
-            "git.clean",
-            "secrets.none_committed",
-            "compose.no_public_ports",
-            "odoo_conf.safe",
-            "pipeline.no_bypass",
-        )
-    )
+    # Only this gate: every other bundled gate off.
+    disabled = BUNDLED_OFF.replace('[gates."backup.recent_verified"]\nenabled = false\n', "")
     policy.write_text(
         disabled
         + '[gates."backup.recent_verified"]\nenabled = true\nparams = { max_age_hours = 1 }\n'
