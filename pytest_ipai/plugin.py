@@ -33,6 +33,7 @@ from .addons_manifest import AddonsManifest, load_addons_manifest
 from .config import StackConfig, find_config, load_config
 from .decision import Decision, DecisionPolicy, Override, decide, load_decision_policy
 from .errors import EXIT_USAGE, IpaiError
+from .evidence.manifest import current_user, start_manifest
 from .evidence.pack import Staging, check_run_id, host_name, new_run_id
 from .evidence.publish import expected_entry, publish_run, recover_orphans
 from .outcomes import GateError, GateOutcome
@@ -151,7 +152,7 @@ class IpaiState:
             override = Override(
                 pyconfig.getoption("ipai_override"),
                 pyconfig.getoption("ipai_override_reason") or "",
-                _operator(),
+                current_user(),
             )
         suite = pyconfig.getoption("ipai_suite") or _suite_from_markexpr(pyconfig)
         if suite is not None and suite not in policy.suites() and suite not in SUITES:
@@ -168,15 +169,6 @@ class IpaiState:
 
 
 state_key = pytest.StashKey[IpaiState]()
-
-
-def _operator() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
 
 
 def _suite_from_markexpr(config: pytest.Config) -> str | None:
@@ -463,8 +455,6 @@ class Controller:
     # -- session start ------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from .evidence.manifest import start_manifest
-
         try:
             for path in recover_orphans(self.state.evidence_root):
                 self.progress.note(f"recovered an interrupted run into {path}")

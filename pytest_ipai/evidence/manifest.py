@@ -80,7 +80,7 @@ def start_manifest(
         "finished_at": started_at,
         "interrupted": False,
         "host": host,
-        "user": _user(),
+        "user": current_user(),
         "pid": os.getpid(),
         "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
         "config_file": str(config.file),
@@ -95,7 +95,8 @@ def start_manifest(
     return manifest
 
 
-def _user() -> str:
+def current_user() -> str:
+    """Who runs this (for the manifest, and for operator overrides)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
