@@ -14,11 +14,6 @@ from pytest_ipai.recorder import GateRecorder
 pytestmark = [pytest.mark.predeploy]
 
 
-def _listing(items: list[str], limit: int = 5) -> str:
-    shown = "; ".join(items[:limit])
-    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
-
-
 @pytest.mark.gate("addons.manifests_valid", severity="critical")
 def test_manifests_valid(
     ipai_gate: GateRecorder, ipai_stack_addons: StackAddons, ipai_config: StackConfig
@@ -73,7 +68,7 @@ def test_unique_names(
             for winner, loser in shadowed
         ]
         ipai_gate.blob("duplicates.txt", "\n".join(lines) + "\n")
-        ipai_gate.fail("duplicate_module", _listing(lines))
+        ipai_gate.fail_findings([("duplicate_module", line) for line in lines])
 
 
 @pytest.mark.gate("addons.dependencies", severity="critical")

@@ -32,12 +32,6 @@ def _stack_repo(config: StackConfig, gate: GateRecorder) -> Path:
     return top
 
 
-def _listing(items: list[str], limit: int = 10) -> str:
-    return "; ".join(items[:limit]) + (
-        f"; and {len(items) - limit} more" if len(items) > limit else ""
-    )
-
-
 @pytest.mark.gate("git.clean", severity="critical")
 def test_git_clean(
     ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_addons_manifest: AddonsManifest
@@ -81,8 +75,7 @@ def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     ipai_gate.measure("findings", len(hits))
     found = [f"{hit.where(repo)} ({hit.what})" for hit in hits]
     ipai_gate.blob("secrets.txt", "\n".join(found) + "\n")
-    if hits:
-        ipai_gate.fail("secret_committed", _listing(found))
+    ipai_gate.fail_findings([("secret_committed", item) for item in found])
 
 
 @pytest.mark.gate("pipeline.no_bypass")
@@ -96,5 +89,4 @@ def test_pipeline_no_bypass(ipai_gate: GateRecorder, ipai_config: StackConfig) -
         ipai_gate.error("pipeline_unreadable", exc.message)
     ipai_gate.measure("files_checked", len(files))
     ipai_gate.blob("pipeline-files.txt", "\n".join(str(f.relative_to(repo)) for f in files) + "\n")
-    if hits:
-        ipai_gate.fail("gate_bypass", _listing([f"{hit.where(repo)}: {hit.what}" for hit in hits]))
+    ipai_gate.fail_findings([("gate_bypass", f"{hit.where(repo)}: {hit.what}") for hit in hits])
