@@ -177,8 +177,7 @@ class Staging:
         put("manifest.json", dump_json(manifest))
         if decision is not None:
             put("decision.json", dump_json(decision))
-        listing = "".join(f"{sums[rel]}  {rel}\n" for rel in sorted(sums))
-        (self.path / "SHA256SUMS").write_bytes(listing.encode())
+        (self.path / "SHA256SUMS").write_bytes(format_sums(sums))
         sync_tree(self.path)
         return self._rename_into_place(parse_iso(manifest["started_at"]), manifest["scope"])
 
@@ -203,12 +202,15 @@ class Staging:
         raise IpaiError(f"{minute_dir}: too many packs named {scope} in one minute")
 
 
+def format_sums(sums: dict[str, str]) -> bytes:
+    """SHA256SUMS: ``sha256  relative/path`` lines, sorted by path."""
+    return "".join(f"{sums[rel]}  {rel}\n" for rel in sorted(sums)).encode()
+
+
 def checksums(pack: Path) -> bytes:
-    """``sha256  relative/path`` lines for every file but SHA256SUMS, sorted by path."""
-    rels = sorted(p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file())
-    return "".join(
-        f"{file_sha256(pack / rel)}  {rel}\n" for rel in rels if rel != "SHA256SUMS"
-    ).encode()
+    """SHA256SUMS for a pack as it is on disk (every file but SHA256SUMS, read back)."""
+    rels = [p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file()]
+    return format_sums({rel: file_sha256(pack / rel) for rel in rels if rel != "SHA256SUMS"})
 
 
 def file_sha256(path: Path) -> str:
