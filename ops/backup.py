@@ -17,6 +17,8 @@ from pytest_ipai.config import StackConfig
 from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, ConfigError
 from pytest_ipai.timeutil import utc_now
 
+from . import tables
+
 
 def backup_root(config: StackConfig) -> Path:
     root = config.env.path("backup_root")
@@ -57,9 +59,7 @@ def listing(config: StackConfig) -> int:
     for b in reversed(items):
         state = "yes" if b.verified else ("FAILED" if b.verification else "no")
         rows.append((b.id, b.manifest["database"], _age(b), f"{b.size / 1e6:.1f} MB", state))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    print("\n".join(tables.render(rows)))
     return EXIT_OK
 
 

@@ -16,6 +16,8 @@ from pytest_ipai.evidence.pack import Staging, new_run_id
 from pytest_ipai.evidence.publish import recover
 from pytest_ipai.proc import run
 
+from . import tables
+
 SUITE_TIMEOUT = 6 * 3600.0
 
 
@@ -101,10 +103,7 @@ def table(pack: Path) -> str:
                 f"{result['duration']:.2f}s",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
-    ]
+    lines = tables.render(rows)
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
     lines.append(f"{len(document['results'])} gates: {counts or 'none'}")
     return "\n".join(lines)

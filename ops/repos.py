@@ -18,6 +18,7 @@ from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
 from pytest_ipai.gitstate import (
     GIT_SAFE_ENV,
     current_branch,
+    head_and_branch,
     head_commit,
     porcelain_status,
     safe_git_url,
@@ -25,6 +26,8 @@ from pytest_ipai.gitstate import (
 )
 from pytest_ipai.lockfile import load_lock, write_lock
 from pytest_ipai.proc import run
+
+from . import tables
 
 CLONE_TIMEOUT = 900.0
 
@@ -128,8 +131,9 @@ def status(config: StackConfig, manifest: AddonsManifest) -> int:
             missing += 1
             rows.append((repo.name, repo.rel_path, repo.ref or "-", "-", "-", "missing"))
             continue
-        head = head_commit(repo.path) or "-"
-        branch = current_branch(repo.path) or "(detached)"
+        commit, on_branch = head_and_branch(repo.path)  # one git call for both
+        head = commit or "-"
+        branch = on_branch or "(detached)"
         dirty = "yes" if porcelain_status(repo.path) else "no"
         pinned = (lock or {}).get(repo.name)
         if lock is None:
@@ -141,7 +145,5 @@ def status(config: StackConfig, manifest: AddonsManifest) -> int:
         else:
             drift = f"drift (lock {pinned['commit'][:12]})"
         rows.append((repo.name, repo.rel_path, branch, head, dirty, drift))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    print("\n".join(tables.render(rows)))
     return EXIT_GATE_FAILED if missing else EXIT_OK
