@@ -212,15 +212,25 @@ def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     drop_test_databases(db.name)
 
 
-def postdeploy(stack: Path) -> dict[str, dict[str, Any]]:
+def run_suite(
+    stack: Path, suite: str, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, Any]]]:
+    """``ipai gate SUITE`` on a stack: the process and the new pack's results by gate id.
+    The pack must verify; the exit code must be a verdict (0 or 1), not a tool error."""
     root = stack / "evidence"
     before = set(root.glob("*/*")) if root.exists() else set()
-    proc = run_ipai("gate", "postdeploy", "--config", str(stack / "ipai.toml"))
+    proc = run_ipai("gate", suite, "--config", str(stack / "ipai.toml"), *extra)
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     (pack,) = [p for p in root.glob("*/*") if p.is_dir() and p not in before]
-    assert pack.name.startswith("postdeploy-dev")
     assert run_ipai("evidence", "verify", str(pack)).returncode == 0
-    return {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+    assert pack.name.startswith(suite)  # predeploy, postdeploy-<env>
+    return proc, by_gate(pack)
+
+
+def postdeploy(stack: Path, *extra: str) -> dict[str, dict[str, Any]]:
+    proc, results = run_suite(stack, "postdeploy", *extra)
+    assert "/postdeploy-dev" in proc.stdout  # the pack's scope names the environment
+    return results
 
 
 STANDIN = ROOT / "tests" / "standin" / "odoo_standin.py"

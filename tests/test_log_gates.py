@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import requests
-from conftest import run_ipai
+from conftest import postdeploy
 
 
 def configure(stack: Path, log: Path, policy: str = "") -> None:
@@ -30,14 +29,7 @@ def traffic(url: str, count: int) -> None:
 
 
 def gates(stack: Path, since: str | None) -> dict[str, dict[str, Any]]:
-    root = stack / "evidence"
-    before = set(root.glob("*/*")) if root.exists() else set()
-    extra = ["--", "--ipai-since", since] if since else []
-    proc = run_ipai("gate", "postdeploy", "--config", str(stack / "ipai.toml"), *extra)
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    (pack,) = [p for p in root.glob("*/*") if p.is_dir() and p not in before]
-    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
-    return {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+    return postdeploy(stack, *(["--", "--ipai-since", since] if since else []))
 
 
 def now_minus(seconds: float) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import by_gate, demo_build, run_ipai
+from conftest import demo_build, run_ipai, run_suite
 
 PREDEPLOY = {
     "oca.repos_present",
@@ -27,13 +27,7 @@ PREDEPLOY = {
 
 
 def suite(stack: Path, *extra: str) -> dict[str, dict[str, Any]]:
-    root = stack / "evidence"
-    before = set(root.glob("*/*")) if root.exists() else set()
-    proc = run_ipai("gate", "predeploy", "--config", str(stack / "ipai.toml"), *extra)
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    (pack,) = [p for p in root.glob("*/*") if p.is_dir() and p not in before]
-    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
-    results = by_gate(pack)
+    proc, results = run_suite(stack, "predeploy", *extra)
     assert set(results) == PREDEPLOY
     assert proc.returncode == (0 if all(r["status"] == "pass" for r in results.values()) else 1)
     return results
