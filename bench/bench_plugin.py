@@ -152,21 +152,11 @@ def main() -> None:
         root = Path(tmp)
         make_project(root, args.gates)
         print(f"suite of {args.gates} trivial gates, median of {args.rounds} alternating runs")
-        for label, xdist in (("no xdist", []), ("-n 2", ["-n", "2"])):
-            plain, plugged = overhead(root, args.rounds, xdist)
-            print(
-                f"  {label:<9} plain pytest {plain:6.2f}s  with pytest-ipai {plugged:6.2f}s  "
-                f"ratio {plugged / plain:4.2f}  (goal <= 1.30)"
-            )
+        compare(root, args.rounds, goal="  (goal <= 1.30)")
         # The same suite where each gate does 5 ms of probing, as a cheap real probe would.
         make_project(root, args.gates, probe_ms=5.0)
         print(f"suite of {args.gates} gates that each probe for 5 ms")
-        for label, xdist in (("no xdist", []), ("-n 2", ["-n", "2"])):
-            plain, plugged = overhead(root, args.rounds, xdist)
-            print(
-                f"  {label:<9} plain pytest {plain:6.2f}s  with pytest-ipai {plugged:6.2f}s  "
-                f"ratio {plugged / plain:4.2f}"
-            )
+        compare(root, args.rounds, goal="")
         record, publish = publish_time(root / "packs", args.gates, args.rounds)
         print(
             f"pack of {args.gates} results: journaling {record:5.3f}s, "
