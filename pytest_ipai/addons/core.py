@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import metadata
 
 from manifestoo_core.core_addons import get_core_addons, is_core_ce_addon
 from manifestoo_core.odoo_series import OdooSeries
@@ -29,10 +28,3 @@ def core_ce(series: str) -> frozenset[str]:
 def core_ee(series: str) -> frozenset[str]:
     """Core Enterprise-only addons: a dependency on one cannot install on Community."""
     return frozenset(get_core_addons(_series(series))) - core_ce(series)
-
-
-def manifestoo_core_version() -> str:
-    try:
-        return metadata.version("manifestoo-core")
-    except metadata.PackageNotFoundError:
-        return "unknown"
