@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +74,28 @@ severity = "normal"
 required = true
 timeout = 60
 """
-# The bundled gates do not belong to these synthetic projects.
-BUNDLED_OFF = "".join(
-    f'[gates."{gate}"]\nenabled = false\n' for gate in sorted(load_policy().gates)
-)
+
+
+def bundled_off(keep: Iterable[str] = ()) -> str:
+    """Policy lines turning off every bundled gate but ``keep`` (a synthetic project's own)."""
+    return "".join(
+        f'[gates."{gate}"]\nenabled = false\n'
+        for gate in sorted(load_policy().gates)
+        if gate not in set(keep)
+    )
 
 
 class Project:
     """A pytester project with ipai.toml and a policy naming the gates it expects."""
 
-    def __init__(self, pytester: pytest.Pytester, gates: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, pytester: pytest.Pytester, gates: dict[str, dict[str, Any]], suite: str = "predeploy"
+    ) -> None:
         self.pytester = pytester
         self.path = pytester.path
         (self.path / "addons.json").write_text(json.dumps({"version": 1, "oca_repositories": []}))
-        policy = [POLICY_HEAD, BUNDLED_OFF]
+        # Gates named here are this project's; a bundled gate of the same id is redefined.
+        policy = [POLICY_HEAD.replace("predeploy", suite), bundled_off(keep=gates)]
         for gate_id, options in gates.items():
             policy.append(f'[gates."{gate_id}"]')
             policy += [f"{k} = {json.dumps(v)}" for k, v in options.items()]
@@ -120,8 +128,8 @@ class Project:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Any:
-    def make(gates: dict[str, dict[str, Any]]) -> Project:
-        return Project(pytester, gates)
+    def make(gates: dict[str, dict[str, Any]], suite: str = "predeploy") -> Project:
+        return Project(pytester, gates, suite)
 
     return make
 

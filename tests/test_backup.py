@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUNDLED_OFF, IPAI, run_ipai
+from conftest import IPAI, bundled_off, run_ipai
 from odoo_db import OdooDb, admin, drop_test_databases, fingerprint, make_odoo_db
 
 from pytest_ipai.backup.retention import Item, Policy, keep
@@ -309,7 +309,7 @@ def test_prune_dry_run_then_real(env: Env) -> None:
 def test_backup_gate(env: Env, tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     # Only this gate: every other bundled gate off.
-    disabled = BUNDLED_OFF.replace('[gates."backup.recent_verified"]\nenabled = false\n', "")
+    disabled = bundled_off(keep=["backup.recent_verified"])
     policy.write_text(
         disabled
         + '[gates."backup.recent_verified"]\nenabled = true\nparams = { max_age_hours = 1 }\n'

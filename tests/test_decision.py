@@ -246,16 +246,8 @@ def test_db():
 
 
 def test_plugin_writes_the_decision_into_the_pack(project: Any) -> None:
-    p = project({})
-    (p.path / "policy.toml").write_text(
-        (p.path / "policy.toml")
-        .read_text()
-        .replace('suite = "predeploy"', 'suite = "postdeploy"')
-        .replace('[gates."db.reachable"]\nenabled = false\n', "")
-        .replace('[gates."http.health"]\nenabled = false\n', "")
-        + '[gates."http.health"]\nsuite = "postdeploy"\nseverity = "critical"\n'
-        '[gates."db.reachable"]\nsuite = "postdeploy"\nseverity = "critical"\n'
-    )
+    critical = {"suite": "postdeploy", "severity": "critical"}
+    p = project({"http.health": critical, "db.reachable": critical}, suite="postdeploy")
     p.pytester.makepyfile(test_post=HEALTH)
     result = p.pytester.runpytest_subprocess(
         "-p",
