@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--evidence-root", metavar="DIR", help="override the config's evidence_root"
     )
     p_gate.add_argument("-n", "--workers", type=int, default=2, help="xdist workers (at least 1)")
+    p_gate.add_argument(
+        "--hosts",
+        metavar="SPEC",
+        help="the host for host checks: local://, ssh://user@host, docker://NAME, podman://NAME",
+    )
     p_gate.add_argument("--verify", action="store_true", help="verify the pack after writing it")
     p_gate.add_argument("--report", action="store_true", help="build the HTML report as well")
     p_gate.add_argument(
@@ -117,8 +122,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.suite not in policy.suites():
         raise IpaiError(f"suite {args.suite}: not in the policy ({', '.join(policy.suites())})")
     root = Path(args.evidence_root).resolve() if args.evidence_root else config.env.evidence_root
+    extra = [*(["--hosts", args.hosts] if args.hosts else []), *args.pytest_args]
     pack, code = gate.run_suite(
-        args.suite, config, workers=args.workers, evidence_root=root, extra=args.pytest_args
+        args.suite, config, workers=args.workers, evidence_root=root, extra=extra
     )
     if pack is None:
         return code

@@ -37,7 +37,7 @@ def pytest_argv(
         # Only the plugins the suite needs (autoload is off, see run_suite): a gate's verdict
         # must not depend on which other pytest plugins happen to be installed on the host.
         *("-p", "xdist.plugin", "-p", "xdist.looponfail", "-p", "pytest_timeout"),
-        *("-p", "pytest_ipai.plugin"),
+        *("-p", "testinfra.plugin", "-p", "pytest_ipai.plugin"),
         "-m",
         suite,
         "--ipai-suite",
@@ -56,6 +56,8 @@ def pytest_argv(
         str(report_to),
         "-n",
         str(workers),
+        "--dist",
+        "loadgroup",  # a host's checks run on one worker (xdist_group)
         "-p",
         "no:cacheprovider",  # never write .pytest_cache into the stack repository
         "-q",

@@ -36,6 +36,7 @@ from .errors import EXIT_USAGE, IpaiError
 from .evidence.manifest import current_user, start_manifest
 from .evidence.pack import Staging, check_run_id, host_name, new_run_id
 from .evidence.publish import expected_entry, publish_run, recover_orphans
+from .hosts import LOCAL, Target, target_spec
 from .outcomes import GateError, GateOutcome
 from .policy import GatePolicy, Policy, load_policy
 from .progress import Progress
@@ -117,6 +118,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = [str(checks_dir())]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Checks of one host share an xdist group: one worker, one connection to that host. First,
+    so that xdist's loadgroup sees the marks."""
+    state = config.stash.get(state_key, None)
+    if state is None:
+        return
+    group = pytest.mark.xdist_group(state.target.group)
+    for item in items:
+        if "ipai_host" in getattr(item, "fixturenames", ()):
+            item.add_marker(group)
+
+
 # --------------------------------------------------------------------------- run state
 @dataclass
 class IpaiState:
@@ -127,6 +141,7 @@ class IpaiState:
     evidence_root: Path
     decision_policy: DecisionPolicy | None = None
     override: Override | None = None
+    target: Target = field(default_factory=lambda: Target(LOCAL))
 
     @classmethod
     def create(cls, pyconfig: pytest.Config) -> IpaiState | None:
@@ -157,6 +172,12 @@ class IpaiState:
         suite = pyconfig.getoption("ipai_suite") or _suite_from_markexpr(pyconfig)
         if suite is not None and suite not in policy.suites() and suite not in SUITES:
             raise IpaiError(f"--ipai-suite {suite}: no such suite ({', '.join(policy.suites())})")
+        # --hosts is pytest-testinfra's option (present when its plugin is loaded).
+        spec = target_spec(
+            getattr(pyconfig.option, "hosts", None),
+            stack.env.raw.get("hosts"),
+            f"environments.{stack.env.name}",
+        )
         return cls(
             config=stack,
             policy=policy,
@@ -165,6 +186,7 @@ class IpaiState:
             evidence_root=root,
             decision_policy=decision,
             override=override,
+            target=Target(spec),
         )
 
 
@@ -386,6 +408,12 @@ def ipai_stack_addons(
         return load_stack_addons(_state(request).config, ipai_addons_manifest)
     except IpaiError as exc:
         raise GateError("addons_tree_unreadable", exc.message) from None
+
+
+@pytest.fixture(scope="session")
+def ipai_host(request: pytest.FixtureRequest) -> Target:
+    """The host that host checks look at: local, or --hosts / environments.*.hosts."""
+    return _state(request).target
 
 
 @pytest.fixture(scope="session")

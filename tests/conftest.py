@@ -202,9 +202,21 @@ INSTALLED = {
 }
 
 
-@pytest.fixture
-def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    db = make_odoo_db(tmp_path, partners=100, files=1)
+@pytest.fixture(scope="session")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The container test bed (podman's Docker API and the stand-in image), one per process."""
+    from podman_bed import Bed, BedUnavailable
+
+    try:
+        started = Bed(tmp_path_factory.mktemp("bed"))
+    except BedUnavailable as exc:
+        pytest.fail(f"test bed: {exc}", pytrace=False)  # a missing bed is a failure, not a skip
+    yield started
+    started.close()
+
+
+def seed_modules(db: Any) -> None:
+    """The demo stack's modules, installed at the versions on disk."""
     db.execute("DELETE FROM ir_module_module")
     for name, version in INSTALLED.items():
         db.execute(
@@ -213,8 +225,35 @@ def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     db.execute(
         "INSERT INTO ir_module_module (name, state) VALUES ('module_auto_update', 'uninstalled'), ('web_studio', 'uninstallable')"
     )
-    config = demo_stack / "ipai.toml"
-    config.write_text(config.read_text().replace('database = "demo"', f'database = "{db.name}"', 1))
+
+
+def set_env_keys(stack: Path, **values: Any) -> None:
+    """Set keys of the dev environment (the first in the demo config), replacing any given."""
+    config = stack / "ipai.toml"
+    lines = config.read_text().splitlines(keepends=True)
+    start = lines.index("[environments.dev]\n") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+    body = [ln for ln in lines[start:end] if ln.split("=", 1)[0].strip() not in values]
+    body += [f"{key} = {_toml(value)}\n" for key, value in values.items() if value is not None]
+    config.write_text("".join(lines[:start] + body + lines[end:]))
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+@pytest.fixture
+def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bed: Any) -> Any:
+    db = make_odoo_db(tmp_path, partners=100, files=1)
+    seed_modules(db)
+    set_env_keys(
+        demo_stack,
+        database=db.name,
+        engine_socket=bed.socket,
+        compose_project=bed.project(tmp_path),
+    )
     monkeypatch.setenv("DEMO_DSN", db.dsn)
     yield demo_stack, db
     drop_test_databases(db.name)

@@ -44,8 +44,8 @@ MODULES = [
 ]
 
 
-def admin(dbname: str = "postgres") -> psycopg.Connection:
-    return psycopg.connect(ADMIN_DSN, dbname=dbname, autocommit=True, connect_timeout=10)
+def admin(dbname: str = "postgres", server: str = ADMIN_DSN) -> psycopg.Connection:
+    return psycopg.connect(server, dbname=dbname, autocommit=True, connect_timeout=10)
 
 
 @dataclass
@@ -53,22 +53,26 @@ class OdooDb:
     name: str
     filestore: Path
     dsn: str
+    server: str = ADMIN_DSN
 
     def execute(self, statement: str) -> None:
-        with admin(self.name) as conn:
+        with admin(self.name, self.server) as conn:
             conn.execute(statement)
 
     def query(self, statement: str, dbname: str | None = None) -> list[tuple]:
-        with admin(dbname or self.name) as conn:
+        with admin(dbname or self.name, self.server) as conn:
             return conn.execute(statement).fetchall()
 
 
-def make_odoo_db(base: Path, partners: int = 60_000, files: int = 200) -> OdooDb:
+def make_odoo_db(
+    base: Path, partners: int = 60_000, files: int = 200, server: str = ADMIN_DSN
+) -> OdooDb:
+    """An Odoo-shaped database on ``server`` (the machine's PostgreSQL unless told)."""
     name = f"ipai_test_{secrets.token_hex(4)}"
-    with admin() as conn:
+    with admin(server=server) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     filestore = base / "filestore" / name
-    with admin(name) as conn:
+    with admin(name, server) as conn:
         conn.execute(SCHEMA)
         conn.execute('INSERT INTO res_company (name) VALUES (\'{"en_US": "Demo"}\')')
         for module, state, version in MODULES:
@@ -117,8 +121,8 @@ def make_odoo_db(base: Path, partners: int = 60_000, files: int = 200) -> OdooDb
                 "'res.partner', %s)",
                 (f"file{i}.bin", f"{digest[:2]}/{digest}", len(data), digest, i + 1),
             )
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    return OdooDb(name, filestore, dsn)
+    dsn = server.rsplit("/", 1)[0] + f"/{name}"
+    return OdooDb(name, filestore, dsn, server)
 
 
 def drop_test_databases(prefix: str) -> None:

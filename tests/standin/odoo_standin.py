@@ -1,11 +1,15 @@
 """A stand-in for Odoo's HTTP server, for tests (Odoo itself cannot run here). It honours the
 contracts of DESIGN.md section 11: /web/health with and without db_server_status (checking the
 real PostgreSQL), /web/login with Odoo's generator tag or the redirect to the database selector,
-POST /web/health -> 400, Odoo-format log records and werkzeug access lines. Faults are switched
-with flags.
+POST /web/health -> 400, Odoo-format log records and werkzeug access lines, and with --workers N
+Odoo's prefork tree: a master and N worker processes sharing the listening socket (no
+setproctitle, so they share the master's command line). Faults are switched with flags.
 
-    python odoo_standin.py --port P [--dsn DSN] [--log FILE] [--hang S] [--error-share F]
+    python odoo_standin.py --port P [--bind ADDR] [--dsn DSN] [--log FILE] [--workers N]
+                           [--worker-dies-after S] [--start-delay S] [--hang S] [--error-share F]
                            [--traceback-every N] [--no-db-selected] [--not-odoo]
+
+The DSN may also come from the environment variable ODOO_STANDIN_DSN (as a container gets it).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,7 +47,11 @@ def db_ok(dsn: str | None) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--dsn")
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--dsn", default=os.environ.get("ODOO_STANDIN_DSN"))
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--worker-dies-after", type=float, default=0.0)
+    parser.add_argument("--start-delay", type=float, default=0.0)
     parser.add_argument("--db", default="evaldb")
     parser.add_argument("--log")
     parser.add_argument("--hang", type=float, default=0.0, help="each request hangs this long")
@@ -54,9 +63,7 @@ def main() -> None:
 
     handler_out = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stdout)
     handler_out.setFormatter(
-        logging.Formatter(
-            f"%(asctime)s {os.getpid()} %(levelname)s {args.db} %(name)s: %(message)s"
-        )
+        logging.Formatter(f"%(asctime)s %(process)d %(levelname)s {args.db} %(name)s: %(message)s")
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler_out])
     server_log = logging.getLogger("odoo.service.server")
@@ -130,9 +137,51 @@ def main() -> None:
                 return
             self.send(404, b"Not Found", "text/html")
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server_log.info("HTTP service (werkzeug) running on 127.0.0.1:%s", args.port)
-    server.serve_forever()
+    if args.start_delay:  # Odoo loading its registry: nothing listens yet
+        server_log.info("loading 120 modules...")
+        time.sleep(args.start_delay)
+    server = ThreadingHTTPServer((args.bind, args.port), Handler)
+    server_log.info("HTTP service (werkzeug) running on %s:%s", args.bind, args.port)
+    if args.workers <= 0:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        server.serve_forever()
+        return
+    prefork(server, args.workers, args.worker_dies_after, server_log)
+
+
+def prefork(
+    server: ThreadingHTTPServer, workers: int, dies_after: float, log: logging.Logger
+) -> None:
+    """Odoo's workers mode: the master forks workers that serve the shared socket. The first
+    worker exits after ``dies_after`` seconds when that fault is on, and is not replaced."""
+    children = []
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            log.info("Worker WorkerHTTP (%s) alive", os.getpid())
+            if index == 0 and dies_after:
+                time.sleep(dies_after)
+                log.info("Worker (%s) exiting", os.getpid())
+                os._exit(1)
+            server.serve_forever()
+            os._exit(0)
+        children.append(pid)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:  # reap, never respawn: a lost worker stays lost (the fault under test)
+        try:
+            os.wait()
+        except ChildProcessError:
+            time.sleep(1)
 
 
 if __name__ == "__main__":
