@@ -217,11 +217,16 @@ def port_bindings(attrs: dict[str, Any]) -> list[Binding]:
     return found
 
 
+LOG_MARGIN = 600  # seconds of output read before the deploy start
+
+
 def log_chunks(container: Container, since: datetime) -> Iterator[bytes]:
-    """The container's output (stdout and stderr) since ``since`` (naive UTC), as a stream."""
+    """The container's output (stdout and stderr) from a margin before ``since`` (naive UTC), as
+    a stream. The scanner judges records by their own time; the margin's records show that the
+    source is live when nothing was logged since the deploy started."""
     from docker.errors import DockerException
 
-    stamp = int(since.replace(tzinfo=UTC).timestamp())
+    stamp = int(since.replace(tzinfo=UTC).timestamp()) - LOG_MARGIN
     try:
         stream = container.logs(stdout=True, stderr=True, stream=True, follow=False, since=stamp)
         yield from stream

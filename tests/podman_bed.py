@@ -210,6 +210,8 @@ class Bed:
         wait: bool = True,
     ) -> str:
         argv = [python_in_container(), "/app/odoo_standin.py", "--port", str(port), *flags]
+        if network != "host":  # its own network namespace: listen there on every interface
+            argv += ["--bind", "0.0.0.0"]
         env = {"ODOO_STANDIN_DSN": dsn} if dsn else {}
         self.run(
             name, argv, service="odoo", project=project, network=network, publish=publish, env=env

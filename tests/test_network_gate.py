@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import postdeploy
 
 from pytest_ipai.sockets import exposed, parse_ss
@@ -33,6 +34,7 @@ def current_public() -> list[str]:
     )
 
 
+@pytest.mark.xdist_group("public-ports")  # with test_container_gates' host-wide checks
 def test_public_listener_fails_and_allowlist_passes(stack_db: Any) -> None:
     stack, _ = stack_db
     already = current_public()  # what this machine exposes anyway (other services)

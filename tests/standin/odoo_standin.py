@@ -15,6 +15,7 @@ The DSN may also come from the environment variable ODOO_STANDIN_DSN (as a conta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -170,10 +171,8 @@ def prefork(
 
     def stop(*_: object) -> None:
         for child in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)

@@ -1,0 +1,215 @@
+"""Post-deploy gates against the stand-in running as containers on the podman test bed, spoken
+to through the Docker API exactly as a Docker host would be."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import postdeploy, set_env_keys
+from podman_bed import CONTAINERS_CONF, free_port, podman, python_in_container
+
+
+def now_minus(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - seconds))
+
+
+def only(stack: Path, keyword: str, *extra: str) -> dict[str, dict[str, Any]]:
+    return postdeploy(stack, "--", "-k", keyword, *extra)
+
+
+@dataclass
+class Odoo:
+    name: str
+    port: int
+
+
+@pytest.fixture
+def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
+    """Run the stand-in as the stack's odoo container (and a db container) with flags."""
+    stack, db = stack_db
+    project = bed.project(tmp_path)
+    names: list[str] = []
+
+    def start(*flags: str, workers: int = 2, dsn: str | None = db.dsn, **options: Any) -> Odoo:
+        bed.remove(*names)
+        names.clear()
+        port = free_port()
+        name = bed.standin(
+            f"{project}-odoo-{len(flags)}",
+            port,
+            "--workers",
+            str(workers),
+            *flags,
+            dsn=dsn,
+            project=project,
+            **options,
+        )
+        names.append(name)
+        set_env_keys(
+            stack,
+            base_url=f"http://127.0.0.1:{port}",
+            workers=2,
+            log_source={"container": "odoo"},
+            services={"odoo": "odoo"},
+        )
+        return Odoo(name, port)
+
+    yield start
+    bed.remove(*names)
+
+
+def traffic(stack: Path, count: int, path: str = "/web/login") -> None:
+    text = (stack / "ipai.toml").read_text()
+    base = text.split('base_url = "', 1)[1].split('"', 1)[0]
+    with requests.Session() as session:
+        for _ in range(count):
+            session.get(base + path, timeout=5)
+
+
+def test_healthy_container_passes_runtime_logs_and_rate(stack_db: Any, odoo: Any) -> None:
+    stack, _ = stack_db
+    since = now_minus(2)
+    odoo()
+    traffic(stack, 30)
+    results = only(stack, "workers or errors or rate or health", "--ipai-since", since)
+    for gate in ("runtime.workers", "logs.no_errors", "http.error_rate", "http.health"):
+        assert results[gate]["status"] == "pass", results[gate]
+    workers = results["runtime.workers"]
+    assert any(v == {"expected": 2, "seen": 2} for v in workers["measurements"].values())
+    assert {b["name"] for b in workers["blobs"]} >= {"inspect odoo.json"}
+    assert results["logs.no_errors"]["measurements"]["bytes_read"] > 0
+
+
+def test_a_dead_worker_is_workers_missing(stack_db: Any, odoo: Any) -> None:
+    stack, _ = stack_db
+    odoo("--worker-dies-after", "0.2")
+    time.sleep(1.0)
+    result = only(stack, "workers")["runtime.workers"]
+    assert (result["status"], result["error_class"]) == ("fail", "workers_missing")
+    assert "1 worker processes under master pid" in result["message"]
+    assert "expected 2" in result["message"]
+
+
+def test_stopped_missing_and_unhealthy_containers(stack_db: Any, odoo: Any, bed: Any) -> None:
+    stack, _ = stack_db
+    name = odoo().name
+    set_env_keys(stack, services={"odoo": "odoo", "db": "db"})
+    result = only(stack, "workers")["runtime.workers"]
+    assert (result["status"], result["error_class"]) == ("fail", "container_not_running")
+    assert "db (db): no container" in result["message"]
+
+    set_env_keys(stack, services={"odoo": "odoo"})
+    podman("stop", "-t", "1", name)
+    result = only(stack, "workers")["runtime.workers"]
+    assert (result["status"], result["error_class"]) == ("fail", "container_not_running")
+    assert f"{name}: exited" in result["message"]
+
+
+def test_unhealthy_container(stack_db: Any, bed: Any, tmp_path: Path) -> None:
+    stack, _ = stack_db
+    project = bed.project(tmp_path)
+    sick = f"{project}-sick"
+    bed.run(
+        sick,
+        [python_in_container(), "-c", "import time; time.sleep(600)"],
+        service="worker",
+        project=project,
+        healthcheck=[python_in_container(), "-c", "raise SystemExit(1)"],
+    )
+    try:
+        for _ in range(3):  # podman marks a container unhealthy after its third failed check
+            podman("healthcheck", "run", sick, check=False)
+        set_env_keys(stack, services={"queue": "worker"}, workers=0)
+        result = only(stack, "workers")["runtime.workers"]
+        assert (result["status"], result["error_class"]) == ("fail", "container_not_running")
+        assert "health unhealthy" in result["message"]
+    finally:
+        bed.remove(sick)
+
+
+def test_engine_socket_missing_is_an_error(stack_db: Any, odoo: Any, tmp_path: Path) -> None:
+    stack, _ = stack_db
+    odoo()
+    set_env_keys(stack, engine_socket=f"unix://{tmp_path}/no-engine.sock")
+    results = only(stack, "workers or errors or public", "--ipai-since", now_minus(5))
+    assert (results["runtime.workers"]["status"], results["runtime.workers"]["error_class"]) == (
+        "error",
+        "engine_unavailable",
+    )
+    assert "no-engine.sock: no such socket" in results["runtime.workers"]["message"]
+    logs = results["logs.no_errors"]
+    assert (logs["status"], logs["error_class"]) == ("error", "log_source_unavailable")
+    net = results["net.no_public_ports"]
+    assert (net["status"], net["error_class"]) == ("error", "net_probe_unavailable")
+
+
+def test_container_tracebacks_and_5xx(stack_db: Any, odoo: Any) -> None:
+    stack, _ = stack_db
+    since = now_minus(2)
+    odoo("--traceback-every", "7", "--error-share", "0.3")
+    traffic(stack, 40)
+    results = only(stack, "errors or rate", "--ipai-since", since)
+    logs = results["logs.no_errors"]
+    assert (logs["status"], logs["error_class"]) == ("fail", "log_error")
+    assert "odoo.http" in logs["message"]
+    rate = results["http.error_rate"]
+    assert (rate["status"], rate["error_class"]) == ("fail", "error_rate_exceeded")
+
+
+def test_logs_before_the_deploy_do_not_count(stack_db: Any, odoo: Any) -> None:
+    stack, _ = stack_db
+    odoo("--traceback-every", "1")
+    traffic(stack, 3)
+    time.sleep(1.1)
+    since = now_minus(0)
+    time.sleep(1.1)
+    result = only(stack, "errors", "--ipai-since", since)["logs.no_errors"]
+    # The tracebacks were logged before the deploy start: read (the source is live), not counted.
+    assert result["status"] == "pass", result
+    assert result["measurements"]["before_deploy"] >= 3
+
+
+# Host-wide views: these tests must not overlap each other or test_network_gate's listeners.
+@pytest.mark.xdist_group("public-ports")
+def test_published_ports_fail_and_loopback_bindings_pass(stack_db: Any, odoo: Any) -> None:
+    from test_network_gate import allow, current_public
+
+    stack, _ = stack_db
+    allow(stack, current_public())
+    for address, shown in (("0.0.0.0", "0.0.0.0:{port}"), ("[::]", "[::]:{port}")):
+        port = free_port()
+        started = odoo(network="bridge", publish=[f"{address}:{port}:{port}"], wait=False)
+        result = only(stack, "public")["net.no_public_ports"]
+        assert (result["status"], result["error_class"]) == ("fail", "public_port"), result
+        assert (
+            f"published {shown.format(port=port)} -> {started.name}:{port}/tcp"
+            in (result["message"])
+        )
+        assert "port bindings.json" in {b["name"] for b in result["blobs"]}
+    port = free_port()
+    odoo(network="bridge", publish=[f"127.0.0.1:{port}:{port}"], wait=False)
+    result = only(stack, "public")["net.no_public_ports"]
+    assert result["status"] == "pass", result
+    assert result["measurements"]["published"] >= 1
+
+
+def test_podman_target_reads_the_containers_sockets(
+    stack_db: Any, odoo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--hosts podman://NAME: ss runs inside that container (testinfra's podman backend)."""
+    stack, _ = stack_db
+    started = odoo(network="bridge", wait=False)
+    time.sleep(1.0)
+    set_env_keys(stack, services=None, engine_socket=None)  # sockets only
+    monkeypatch.setenv("CONTAINERS_CONF", str(CONTAINERS_CONF))  # for testinfra's podman exec
+    target = f"podman://{started.name}"
+    results = postdeploy(stack, "--hosts", target, "--", "-k", "public")
+    result = results["net.no_public_ports"]
+    assert (result["status"], result["error_class"]) == ("fail", "public_port"), result
+    assert f"tcp 0.0.0.0:{started.port} (python" in result["message"]
+    assert f"ss -H -ltnup on {target}" in {b["name"] for b in result["blobs"]}
