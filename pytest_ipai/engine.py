@@ -175,12 +175,20 @@ def odoo_workers(procs: list[Process]) -> WorkerCount:
     """Odoo's prefork tree: a master and its children. With ``setproctitle`` the children are
     titled ``odoo: WorkerHTTP``/``WorkerCron``; without it they share the master's command line
     and only the parent pid tells them apart (DESIGN.md section 11)."""
-    by_pid = {p.pid: p for p in procs}
     odoo = [p for p in procs if "odoo" in p.command.lower()]
-    masters = [p for p in odoo if by_pid.get(p.ppid) not in odoo]
-    if not masters:
+    if not odoo:
         return WorkerCount(None, 0, 0, False)
-    master = min(masters, key=lambda p: p.pid)
+
+    def workers_of(parent: Process) -> list[Process]:
+        return [
+            p
+            for p in procs
+            if p.ppid == parent.pid and (p.command == parent.command or "Worker" in p.command)
+        ]
+
+    # The master is the process whose children are its workers; an init wrapper above it
+    # (tini, an entrypoint script) also names odoo but has one child of another command line.
+    master = max(odoo, key=lambda p: (len(workers_of(p)), -p.pid))
     children = [p for p in procs if p.ppid == master.pid]
     titled = any("Worker" in p.command for p in children)
     http = sum("WorkerHTTP" in p.command for p in children)

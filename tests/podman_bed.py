@@ -230,10 +230,12 @@ class Bed:
         if names:
             podman("rm", "-f", "-t", "1", *names, check=False, timeout=60)
 
-    def compose_file(self, path: Path, *, odoo_port: int, db_port: int, workers: int) -> Path:
+    def compose_file(
+        self, path: Path, *, odoo_port: int, db_port: int, workers: int, database: str
+    ) -> Path:
         """A compose file running the stand-in and its own PostgreSQL (podman-compose)."""
         volumes = [f"{h}:{c}:ro" for h, c in runtime_mounts()]
-        dsn = f"postgresql://postgres@127.0.0.1:{db_port}/bed"
+        dsn = f"postgresql://postgres@127.0.0.1:{db_port}/{database}"
         document: dict[str, Any] = {
             "services": {
                 "db": {
@@ -264,7 +266,7 @@ class Bed:
                         "--workers",
                         str(workers),
                         "--db",
-                        "bed",
+                        database,
                     ],
                 },
             }

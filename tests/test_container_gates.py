@@ -213,3 +213,21 @@ def test_podman_target_reads_the_containers_sockets(
     assert (result["status"], result["error_class"]) == ("fail", "public_port"), result
     assert f"tcp 0.0.0.0:{started.port} (python" in result["message"]
     assert f"ss -H -ltnup on {target}" in {b["name"] for b in result["blobs"]}
+
+
+def test_a_container_still_starting_fails_health_after_its_retries(
+    stack_db: Any, odoo: Any
+) -> None:
+    stack, _ = stack_db
+    odoo("--start-delay", "120", wait=False)  # the container runs; Odoo is not listening yet
+    result = only(stack, "health")["http.health"]
+    assert (result["status"], result["error_class"]) == ("fail", "health_failed")
+    assert [a["outcome"] for a in result["attempts"]] == ["failed"] * 3
+
+
+def test_a_container_whose_database_is_down_fails_health(stack_db: Any, odoo: Any) -> None:
+    stack, _ = stack_db
+    odoo(dsn="postgresql://postgres@127.0.0.1:1/none")  # PostgreSQL refuses the connection
+    result = only(stack, "health")["http.health"]
+    assert (result["status"], result["error_class"]) == ("fail", "health_failed")
+    assert 'HTTP 500 {"status": "fail", "db_server_status": false}' in result["message"]
