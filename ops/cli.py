@@ -4,9 +4,11 @@ invalid), 2 usage, configuration or tool error, always with one line on stderr."
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pytest_ipai import __version__
 from pytest_ipai.addons_manifest import load_addons_manifest
@@ -17,7 +19,7 @@ from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.policy import load_policy
 
-from . import backup, gate, report, repos
+from . import backup, deploy, gate, report, repos, until_green
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--neutralize", action="store_true", help="crons and mail servers off (staging)"
     )
     for sub in (b_create, b_verify, b_prune, b_restore, *[bk.choices["list"]]):
+        _add_config_options(sub)
+
+    p_deploy = commands.add_parser(
+        "deploy", help="deploy a commit, verify it, promote or roll back"
+    )
+    p_deploy.add_argument("--ref", required=True, metavar="SHA", help="the full 40-hex commit")
+    p_green = commands.add_parser(
+        "deploy-until-green", help="deploy, retrying only retryable classes (bounded)"
+    )
+    p_green.add_argument("--ref", required=True, metavar="SHA", help="the full 40-hex commit")
+    p_green.add_argument("--attempts", type=int, default=5, help="at most this many runs (5)")
+    p_green.add_argument("--backoff", type=float, default=5.0, help="first wait, seconds (5)")
+    p_green.add_argument("--max-backoff", type=float, default=120.0, help="longest wait (120)")
+    p_rollback = commands.add_parser("rollback", help="back to the last known good deploy")
+    p_rollback.add_argument("--to", metavar="SHA", help="another known commit instead")
+    for sub in (p_deploy, p_green, p_rollback):
         _add_config_options(sub)
 
     p_report = commands.add_parser("report", help="offline single-file Allure HTML report")
@@ -202,6 +220,47 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup.restore(config, args.backup_id, args.target_db, args.force, args.neutralize)
 
 
+def _print_result(result: dict[str, Any]) -> None:
+    for step in result["steps"]:
+        mark = step["error_class"] or step["status"]
+        print(f"{step['name']:<18} {mark:<26} {step['duration']:8.2f}s  {step['detail'][:100]}")
+    verdict = f" ({result['verdict']}, {result['rule']})" if result.get("verdict") else ""
+    print(f"{result['command']} {result['run_id']}: {result['overall']}{verdict}")
+    if result["error_class"]:
+        print(f"error class: {result['error_class']}: {result.get('message', '')}")
+    budget = "within" if result["within_budget"] else "OVER"
+    minutes = result["budget_seconds"] / 60
+    print(f"duration: {result['duration']:.1f}s, {budget} the {minutes:g} min budget")
+    for name, path in result["evidence"].items():
+        print(f"{name}: {path}")
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    result, code = deploy.deploy(_config(args), args.ref)
+    _print_result(result)
+    return code
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    result, code = deploy.rollback(_config(args), args.to)
+    _print_result(result)
+    return code
+
+
+def cmd_until_green(args: argparse.Namespace) -> int:
+    if args.attempts < 1 or args.backoff < 0 or args.max_backoff < 0:
+        raise IpaiError("--attempts must be at least 1; --backoff and --max-backoff not negative")
+    triage, code = until_green.until_green(
+        _config(args),
+        args.ref,
+        attempts=args.attempts,
+        backoff=args.backoff,
+        max_backoff=args.max_backoff,
+    )
+    print(json.dumps(triage, indent=1))
+    return code
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     pack = Path(args.pack)
     problems = verify_pack(pack)
@@ -233,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evidence": cmd_evidence,
         "repos": cmd_repos,
         "backup": cmd_backup,
+        "deploy": cmd_deploy,
+        "deploy-until-green": cmd_until_green,
+        "rollback": cmd_rollback,
     }
     try:
         return handlers[args.command](args)

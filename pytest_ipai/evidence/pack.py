@@ -128,6 +128,7 @@ class Staging:
         expected: Iterable[str],
         exit_code: int,
         decision: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> Path:
         journal = self.journal
         journal_head = journal.head
@@ -177,6 +178,8 @@ class Staging:
         put("manifest.json", dump_json(manifest))
         if decision is not None:
             put("decision.json", dump_json(decision))
+        for name, document in (extra or {}).items():  # e.g. deploy_result.json of a deploy pack
+            put(name, dump_json(document))
         (self.path / "SHA256SUMS").write_bytes(format_sums(sums))
         sync_tree(self.path)
         return self._rename_into_place(parse_iso(manifest["started_at"]), manifest["scope"])

@@ -48,6 +48,9 @@ def publish_run(
     interrupted: bool = False,
     tool_failure: bool = False,
     decide: Callable[[list[GateResult]], dict[str, Any]] | None = None,
+    decision: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    exit_code: int | None = None,
 ) -> tuple[Path, int]:
     """Journal a ``not_run`` result for each expected gate without one, then publish."""
     entries = [
@@ -73,8 +76,11 @@ def publish_run(
             staging.record(missing)
             results.append(missing)
     code = EXIT_USAGE if tool_failure else suite_exit_code(results)
+    if exit_code is not None:
+        code = exit_code  # the caller's verdict (a deploy's), not the steps' own
     final: dict[str, Any] = {**manifest, "finished_at": iso(utc_now()), "interrupted": interrupted}
-    decision = None if decide is None else decide(results)
+    if decide is not None:
+        decision = decide(results)
     if decision is not None and decision.get("verdict") == "rollback" and code == 0:
         code = 1  # a rollback decided is never a success, whatever the gates said
     pack = staging.publish(
@@ -83,6 +89,7 @@ def publish_run(
         expected=[str(entry["gate_id"]) for entry in entries],
         exit_code=code,
         decision=decision,
+        extra=extra,
     )
     return pack, code
 

@@ -43,6 +43,7 @@ def verify_pack(pack: Path, secret_values: Iterable[str] = ()) -> list[str]:
         ("manifest.json", "evidence-manifest"),
         ("results.json", "results"),
         ("decision.json", "decision"),
+        ("deploy_result.json", "deploy-result"),
     ):
         doc = _load_json(pack / name, problems)
         if doc is None:
