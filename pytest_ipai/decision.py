@@ -49,7 +49,11 @@ class Trigger:
             return False
         # "Fails after 3 retries": a health check that gave up early is not this trigger
         # (it still fails closed below, as a critical gate that did not pass).
-        return result.status != "fail" or len(result.attempts) >= self.min_attempts
+        # Gates that make no numbered attempts (a log scan) record none: a trigger without a
+        # retry count fires on their failure as it is.
+        if result.status != "fail" or self.min_attempts <= 1:
+            return True
+        return len(result.attempts) >= self.min_attempts
 
 
 @dataclass(frozen=True)

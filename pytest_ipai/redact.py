@@ -38,7 +38,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     (
         "assigned_secret",
         re.compile(
-            r"\b(?:api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|admin_passwd|passwd)"
+            # Not after a slash: "/etc/passwd:/etc/passwd:ro" is a path, not an assignment.
+            r"(?<![/\\])\b(?:api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|admin_passwd|passwd)"
             r"[\"']?\s*[:=]\s*[\"']?(" + _VALUE + ")",
             re.I,
         ),

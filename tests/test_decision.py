@@ -71,6 +71,14 @@ def test_user_triggers_roll_back(gate: str, status: str, rule: str) -> None:
     assert gate in decision.reason
 
 
+def test_triggers_fire_on_gates_that_record_no_attempts() -> None:
+    # The log and error-rate gates scan once and record no attempts (as the real gates do).
+    results = [result(g, attempts=0) for g in GATES if g != "http.error_rate"]
+    results.append(result("http.error_rate", "fail", attempts=0, error_class="error_rate_exceeded"))
+    decision = decide(results, POLICY)
+    assert (decision.verdict, decision.rule) == (ROLLBACK, "trigger:error_rate_exceeded")
+
+
 def test_health_trigger_needs_three_attempts() -> None:
     results = [
         *healthy()[1:],

@@ -96,6 +96,9 @@ def test_redactor_leaves_ordinary_text_alone() -> None:
     text = "oca.repos_present: 3/3 present; password policy ok; token bucket at 80%"
     assert Redactor(["ab"]).text(text) == text  # values too short to be secrets are ignored
     assert find_secrets(text) == []
+    mount = "    - /etc/passwd:/etc/passwd:ro"  # a compose volume, not an assignment
+    assert find_secrets(mount) == [] and Redactor().text(mount) == mount
+    assert [f.kind for f in find_secrets("passwd: hunter2hunter2")] == ["assigned_secret"]
 
 
 def test_binary_blob_redaction() -> None:

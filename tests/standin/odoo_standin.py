@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--log")
     parser.add_argument("--hang", type=float, default=0.0, help="each request hangs this long")
     parser.add_argument("--error-share", type=float, default=0.0)
+    parser.add_argument(
+        "--spare-login", action="store_true", help="the 5xx share spares /web/login (it renders)"
+    )
     parser.add_argument("--traceback-every", type=int, default=0)
     parser.add_argument("--no-db-selected", action="store_true")
     parser.add_argument("--not-odoo", action="store_true")
@@ -125,7 +128,8 @@ def main() -> None:
                 else:
                     self.send(200, b'{"status": "pass"}', "application/json")
                 return
-            if args.error_share and rng.random() < args.error_share:
+            spared = args.spare_login and url.path == "/web/login"
+            if args.error_share and not spared and rng.random() < args.error_share:
                 self.send(502 if counter["n"] % 2 else 500, b"Internal Server Error", "text/html")
                 return
             if url.path in ("/web/login", "/"):

@@ -1,0 +1,192 @@
+"""A deployable stack for the driver tests: the demo stack with a pull-only host checkout, a
+bare upstream, a work clone where releases are made, its Odoo stand-in run by podman-compose,
+and its database in the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from conftest import ROOT, run_ipai, seed_modules, set_env_keys
+from odoo_db import OdooDb, make_odoo_db
+from podman_bed import CONTAINERS_CONF, free_port, python_in_container, runtime_mounts
+from test_network_gate import current_public
+
+UPGRADE = ROOT / "tests" / "standin" / "odoo_upgrade.py"
+CORE_MANIFEST = "addons/ipai/ipai_core/__manifest__.py"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+
+
+@dataclass
+class DeployBed:
+    host: Path  # the production checkout (pull-only)
+    work: Path  # a developer's clone: releases are committed and pushed here
+    db: OdooDb
+    port: int
+    project: str
+    marker: Path
+    image: str
+
+    @property
+    def config(self) -> Path:
+        return self.host / "ipai.toml"
+
+    @property
+    def state_file(self) -> Path:
+        return self.host.parent / "state" / "state.json"
+
+    def state(self) -> dict[str, Any]:
+        return json.loads(self.state_file.read_text())
+
+    def result(self) -> dict[str, Any]:
+        return json.loads((self.state_file.parent / "deploy_result.json").read_text())
+
+    def release(
+        self, message: str, *, flags: list[str] | None = None, files: dict[str, str] | None = None
+    ) -> str:
+        """Commit a release in the work clone and push it; return its SHA."""
+        if flags is not None:
+            self.write_compose(flags)
+        for rel, text in (files or {}).items():
+            path = self.work / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "--allow-empty", "-m", message)
+        git(self.work, "push", "-q", "origin", "HEAD")
+        return git(self.work, "rev-parse", "HEAD")
+
+    def bump(self, version: str) -> dict[str, str]:
+        """Files of a release that changes ipai_core's version (so the upgrade must run)."""
+        text = (self.work / CORE_MANIFEST).read_text()
+        current = text.split('"version": "', 1)[1].split('"', 1)[0]
+        return {CORE_MANIFEST: text.replace(current, version)}
+
+    def fault(self, what: str) -> dict[str, str]:
+        return {"addons/ipai/ipai_core/STANDIN_UPGRADE_FAULT": what + "\n"}
+
+    def no_fault(self) -> None:
+        (self.work / "addons/ipai/ipai_core/STANDIN_UPGRADE_FAULT").unlink(missing_ok=True)
+
+    def write_compose(self, flags: list[str]) -> None:
+        volumes = [f"{h}:{c}:ro" for h, c in runtime_mounts()]
+        document = {
+            "services": {
+                "odoo": {
+                    "image": self.image,
+                    "network_mode": "host",
+                    "volumes": volumes,
+                    "environment": {"ODOO_STANDIN_DSN": self.db.dsn},
+                    "command": [
+                        python_in_container(),
+                        "/app/odoo_standin.py",
+                        "--port",
+                        str(self.port),
+                        "--workers",
+                        "2",
+                        "--db",
+                        self.db.name,
+                        *flags,
+                    ],
+                }
+            }
+        }
+        path = self.work / "deploy" / "compose.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def deploy(
+        self, sha: str, *args: str, command: str = "deploy"
+    ) -> subprocess.CompletedProcess[str]:
+        return run_ipai(command, "--config", str(self.config), "--ref", sha, *args, env=self.env())
+
+    def env(self) -> dict[str, str]:
+        return dict(
+            os.environ,
+            DEMO_DSN=self.db.dsn,
+            CONTAINERS_CONF=str(CONTAINERS_CONF),
+            IPAI_TEST_MARKER=str(self.marker),
+        )
+
+
+POLICY = """
+suite = "predeploy"
+[gates."compose.no_public_ports"]
+# The test stack runs on the host network (the stand-in reaches the machine's PostgreSQL on
+# loopback), which this gate rightly flags; it has tests of its own.
+enabled = false
+[gates."http.error_rate"]
+params = { window_minutes = 10, min_samples = 1, max_rate = 0.05 }
+"""
+
+
+def make_deploy_bed(demo_stack: Path, bed: Any, tmp_path: Path) -> DeployBed:
+    root = demo_stack.parent
+    upstream = root / "upstream" / "stack.git"
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(demo_stack), str(upstream)], check=True, timeout=60
+    )
+    git(demo_stack, "remote", "add", "origin", str(upstream))
+    git(demo_stack, "fetch", "-q", "origin")
+    git(demo_stack, "remote", "set-url", "--push", "origin", "no_push")  # pull-only host
+    work = root / "work"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(work)], check=True, timeout=60)
+    git(work, "config", "user.email", "dev@example.invalid")
+    git(work, "config", "user.name", "dev")
+    db = make_odoo_db(tmp_path, partners=200, files=2)
+    seed_modules(db)
+    deploy_bed = DeployBed(
+        host=demo_stack,
+        work=work,
+        db=db,
+        port=free_port(),
+        project=bed.project(tmp_path),
+        marker=tmp_path / "upgrade-started",
+        image=bed.image,
+    )
+    deploy_bed.write_compose([])
+    (work / "deploy" / "policy.toml").write_text(POLICY)
+    set_env_keys(
+        work,
+        database=db.name,
+        base_url=f"http://127.0.0.1:{deploy_bed.port}",
+        engine_socket=bed.socket,
+        compose_project=deploy_bed.project,
+        services={"odoo": "odoo"},
+        workers=2,
+        log_source={"container": "odoo"},
+        port_allowlist=current_public(),
+        compose_files=["deploy/compose.yaml"],
+        policy="deploy/policy.toml",
+        state_file=str(deploy_bed.state_file),
+        backup_root=str(root / "backups"),
+        deploy={
+            "compose_command": [sys.executable, "-m", "podman_compose"],
+            "upgrade_command": [
+                sys.executable,
+                str(UPGRADE),
+                "--dsn-env",
+                "DEMO_DSN",
+                "-d",
+                "{database}",
+                "-u",
+                "{update}",
+                "-i",
+                "{install}",
+            ],
+            "settle_seconds": 1,
+            "lock_ttl_minutes": 30,
+        },
+    )
+    return deploy_bed

@@ -1,0 +1,319 @@
+"""ipai deploy / rollback / deploy-until-green, end to end on the container test bed: a real git
+upstream, podman-compose running the Odoo stand-in, the machine's PostgreSQL, real backups."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import IPAI, run_ipai
+from deploy_bed import DeployBed, git, make_deploy_bed
+from odoo_db import drop_test_databases, fingerprint
+
+from pytest_ipai.schema import first_problem
+
+
+@pytest.fixture
+def site(demo_stack: Path, bed: Any, tmp_path: Path) -> Any:
+    deploy_bed = make_deploy_bed(demo_stack, bed, tmp_path)
+    base = deploy_bed.release("deploy settings and the stand-in compose file")
+    # First install on the host, by hand, as an operator would: the driver reads its settings
+    # from the checkout it starts in.
+    git(deploy_bed.host, "fetch", "-q", "origin")
+    git(deploy_bed.host, "reset", "-q", "--hard", base)
+    first = deploy_bed.deploy(base)
+    assert first.returncode == 0, first.stdout + first.stderr
+    yield deploy_bed
+    subprocess.run(
+        [
+            *IPAI[:1],
+            "-m",
+            "podman_compose",
+            "-p",
+            deploy_bed.project,
+            "-f",
+            str(deploy_bed.host / "deploy" / "compose.yaml"),
+            "down",
+            "-t",
+            "1",
+        ],
+        env=deploy_bed.env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    drop_test_databases(deploy_bed.db.name)
+
+
+def check_consistent(site: DeployBed, deployed: str) -> dict[str, Any]:
+    state = site.state()
+    assert first_problem(state, "deploy-state") is None
+    assert state["deployed_sha"] == deployed
+    assert git(site.host, "rev-parse", "HEAD") == deployed
+    result = site.result()
+    assert first_problem(result, "deploy-result") is None
+    pack = Path(result["evidence"][f"{result['command']}-dev"])
+    verify = run_ipai("evidence", "verify", str(pack))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert json.loads((pack / "deploy_result.json").read_text())["run_id"] == result["run_id"]
+    return result
+
+
+def test_a_good_release_is_promoted_with_its_upgrade(site: DeployBed) -> None:
+    base = site.state()["deployed_sha"]
+    sha = site.release("ipai_core 1.0.1", files=site.bump("18.0.1.0.1"))
+    proc = site.deploy(sha)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = check_consistent(site, sha)
+    assert (result["overall"], result["verdict"], result["rule"]) == (
+        "promoted",
+        "promote",
+        "all_passed",
+    )
+    assert result["upgrade"] == {
+        "update": ["ipai_core"],
+        "install": [],
+        "ran": True,
+        "reasons": {"ipai_core": "database 18.0.1.0.0, disk 18.0.1.0.1"},
+    }
+    assert [s["name"] for s in result["steps"]] == [
+        "preflight",
+        "lock",
+        "maintenance_on",
+        "fetch",
+        "checkout",
+        "predeploy",
+        "backup",
+        "compose_up",
+        "upgrade",
+        "postdeploy",
+        "decision",
+    ]
+    assert result["within_budget"] and result["budget_seconds"] == 300
+    state = site.state()
+    assert (state["previous_sha"], state["last_known_good_sha"]) == (base, sha)
+    assert state["maintenance"] is None and state["last_deploy_result"] == "promoted"
+    assert site.db.query(
+        "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
+    ) == [("18.0.1.0.1",)]
+    assert f"deploy {result['run_id']}: promoted (promote, all_passed)" in proc.stdout
+
+
+def rolled_back(
+    site: DeployBed, proc: subprocess.CompletedProcess[str], good: str, bad: str
+) -> dict[str, Any]:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = check_consistent(site, good)
+    assert (result["overall"], result["sha"], result["previous_sha"]) == ("rolled_back", bad, good)
+    state = site.state()
+    assert state["last_known_good_sha"] == good and state["previous_sha"] == bad
+    assert state["maintenance"]["run_id"] == result["run_id"]  # stays on, owned by this run
+    names = [s["name"] for s in result["steps"]]
+    assert names[-4:] == ["rollback_code", "rollback_compose", "rollback_database", "reverify"]
+    assert result["steps"][-1]["status"] == "pass"  # the old release verified healthy again
+    return result
+
+
+def test_a_release_whose_health_fails_is_rolled_back(site: DeployBed) -> None:
+    good = site.state()["deployed_sha"]
+    bad = site.release("slow start", flags=["--start-delay", "600"])
+    result = rolled_back(site, site.deploy(bad), good, bad)
+    assert result["rule"] == "trigger:health_failed" and result["error_class"] == "rollback_decided"
+    assert (
+        result["steps"][-2]["status"] == "skipped"
+    )  # no upgrade ran: the database was not touched
+
+
+def test_a_release_with_too_many_5xx_is_rolled_back(site: DeployBed) -> None:
+    good = site.state()["deployed_sha"]
+    # Some routes answer 5xx; the login page still renders (so health passes).
+    bad = site.release("flaky", flags=["--error-share", "0.6", "--spare-login"])
+    stop = threading.Event()
+
+    def traffic() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    session.get(f"http://127.0.0.1:{site.port}/web/action/load", timeout=2)
+                except requests.RequestException:
+                    pass
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=traffic, daemon=True)
+    thread.start()
+    try:
+        proc = site.deploy(bad)
+    finally:
+        stop.set()
+        thread.join(5)
+    result = rolled_back(site, proc, good, bad)
+    assert result["rule"] == "trigger:error_rate_exceeded"
+
+
+def test_a_failed_module_upgrade_restores_the_database(site: DeployBed) -> None:
+    good = site.state()["deployed_sha"]
+    before = fingerprint(site.db.name)
+    bad = site.release("broken migration", files={**site.bump("18.0.1.0.2"), **site.fault("fail")})
+    result = rolled_back(site, site.deploy(bad), good, bad)
+    assert result["error_class"] == "module_upgrade_failed" and result["step_failed"] == "upgrade"
+    assert result["steps"][-2]["status"] == "pass"  # rollback_database ran
+    assert fingerprint(site.db.name) == before
+    pack = Path(result["evidence"]["deploy-dev"])
+    results = json.loads((pack / "results.json").read_text())["results"]
+    upgrade = next(r for r in results if r["gate_id"] == "deploy.upgrade")
+    assert (
+        upgrade["error_class"] == "module_upgrade_failed"
+        and upgrade["blobs"][0]["name"] == "upgrade output"
+    )
+
+
+def test_a_release_that_loses_its_database_gets_it_back(site: DeployBed) -> None:
+    good = site.state()["deployed_sha"]
+    before = fingerprint(site.db.name)
+    bad = site.release(
+        "drops the database", files={**site.bump("18.0.1.0.3"), **site.fault("drop_database")}
+    )
+    result = rolled_back(site, site.deploy(bad), good, bad)
+    # Health is the first trigger and fails too (db_server_status); the database trigger fired.
+    decision = json.loads((Path(result["evidence"]["postdeploy"]) / "decision.json").read_text())
+    assert decision["rule"] == "trigger:health_failed"
+    gates = json.loads((Path(result["evidence"]["postdeploy"]) / "results.json").read_text())
+    reach = next(r for r in gates["results"] if r["gate_id"] == "db.reachable")
+    assert (reach["status"], reach["error_class"]) == ("fail", "db_unreachable")
+    assert fingerprint(site.db.name) == before
+    assert site.db.query(
+        "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
+    ) == [("18.0.1.0.0",)]
+
+
+def test_refusals_name_their_class(site: DeployBed) -> None:
+    good = site.state()["deployed_sha"]
+    proc = site.deploy(good[:12])
+    assert proc.returncode == 2 and "invalid_ref" in proc.stdout
+    (site.host / "odoo.conf").write_text("[options]\nworkers = 0\n")
+    proc = site.deploy(good)
+    assert proc.returncode == 2 and site.result()["error_class"] == "dirty_tree"
+    git(site.host, "checkout", "--", "odoo.conf")
+    git(site.host, "remote", "set-url", "--push", "origin", str(site.work))
+    proc = site.deploy(good)
+    result = site.result()
+    assert proc.returncode == 2 and result["error_class"] == "push_capability_detected"
+    assert "push URL of origin is usable" in result["message"]
+    git(site.host, "remote", "set-url", "--push", "origin", "no_push")
+    assert site.state()["deployed_sha"] == good  # a refusal changes nothing
+
+
+def wait_for(path: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def test_kill_9_mid_deploy_then_the_next_run_recovers(site: DeployBed) -> None:
+    slow = site.release(
+        "slow migration", files={**site.bump("18.0.1.0.4"), **site.fault("sleep 60")}
+    )
+    driver = subprocess.Popen(
+        [*IPAI, "deploy", "--config", str(site.config), "--ref", slow],
+        env=site.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(site.marker)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(10)
+    os.kill(int(site.marker.read_text()), signal.SIGKILL)  # the orphaned upgrade
+    state = site.state()  # whole, parseable, schema-valid: written atomically
+    assert first_problem(state, "deploy-state") is None
+    assert state["maintenance"] is not None
+
+    site.no_fault()
+    sha = site.release("migration fixed", files=site.bump("18.0.1.0.5"))
+    proc = site.deploy(sha)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = check_consistent(site, sha)
+    assert result["stale_lock_cleared"]["pid"] == driver.pid
+    assert "stale_lock_cleared" in result["steps"][1]["detail"]
+    # The killed run's pack was published as interrupted, not lost.
+    packs = [p for p in (site.host / "evidence").glob("*/deploy-dev*") if p.is_dir()]
+    interrupted = [json.loads((p / "results.json").read_text())["interrupted"] for p in packs]
+    assert interrupted.count(True) == 1
+
+
+def test_concurrent_deploys_and_deploy_until_green(site: DeployBed) -> None:
+    slow = site.release(
+        "slow migration", files={**site.bump("18.0.1.0.6"), **site.fault("sleep 8")}
+    )
+    first = subprocess.Popen(
+        [*IPAI, "deploy", "--config", str(site.config), "--ref", slow],
+        env=site.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for(site.marker)
+    second = site.deploy(slow)
+    assert second.returncode == 2
+    refused = site.result()
+    assert (refused["overall"], refused["error_class"], refused["retryable"]) == (
+        "refused",
+        "deploy_lock_held",
+        True,
+    )
+    assert f"pid {first.pid}" in refused["message"]
+
+    # Retries the joinable conflict until the first deploy is done, then deploys.
+    green = site.deploy(
+        slow,
+        "--backoff",
+        "1",
+        "--max-backoff",
+        "2",
+        "--attempts",
+        "40",
+        command="deploy-until-green",
+    )
+    assert first.wait(120) == 0
+    assert green.returncode == 0, green.stdout + green.stderr
+    triage = json.loads((site.state_file.parent / "triage.json").read_text())
+    assert triage["class"] is None and triage["overall"] == "promoted"
+    assert (
+        len(triage["attempts"]) >= 2 and triage["attempts"][0]["error_class"] == "deploy_lock_held"
+    )
+
+    # Any other class fails closed at once.
+    proc = site.deploy("not-a-sha", "--backoff", "1", command="deploy-until-green")
+    assert proc.returncode == 2
+    triage = json.loads((site.state_file.parent / "triage.json").read_text())
+    assert (triage["class"], triage["retryable"], len(triage["attempts"])) == (
+        "invalid_ref",
+        False,
+        1,
+    )
+    assert triage["step"] == "preflight"
+
+
+def test_rollback_on_demand_to_the_last_known_good(site: DeployBed) -> None:
+    good = site.state()["deployed_sha"]
+    newer = site.release("ipai_core 1.0.7", files=site.bump("18.0.1.0.7"))
+    assert site.deploy(newer).returncode == 0
+    assert site.db.query(
+        "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
+    ) == [("18.0.1.0.7",)]
+    proc = run_ipai("rollback", "--config", str(site.config), "--to", good, env=site.env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = check_consistent(site, good)
+    assert result["overall"] == "rolled_back" and result["backup_id"]
+    assert site.state()["maintenance"] is None
+    assert site.db.query(
+        "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
+    ) == [("18.0.1.0.0",)]
