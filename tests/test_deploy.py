@@ -3,6 +3,7 @@ upstream, podman-compose running the Odoo stand-in, the machine's PostgreSQL, re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -141,10 +142,8 @@ def test_a_release_with_too_many_5xx_is_rolled_back(site: DeployBed) -> None:
     def traffic() -> None:
         with requests.Session() as session:
             while not stop.is_set():
-                try:
+                with contextlib.suppress(requests.RequestException):
                     session.get(f"http://127.0.0.1:{site.port}/web/action/load", timeout=2)
-                except requests.RequestException:
-                    pass
                 time.sleep(0.02)
 
     thread = threading.Thread(target=traffic, daemon=True)
