@@ -479,10 +479,13 @@ class Controller:
         self.progress = Progress(config)
         self.collection_failed = False
         self.expected: list[GatePolicy] = state.policy.expected(state.suite) if state.suite else []
+        self.session: pytest.Session | None = None
+        self.early: Decision | None = None  # a trigger fired before the suite was over
 
     # -- session start ------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
         try:
             for path in recover_orphans(self.state.evidence_root):
                 self.progress.note(f"recovered an interrupted run into {path}")
@@ -570,6 +573,25 @@ class Controller:
         assert self.staging is not None
         self.staging.record(result)
         self.progress.gate_done(result)
+        self._decide_early()
+
+    def _decide_early(self) -> None:
+        """A fired trigger cannot recover (DESIGN.md section 8): stop the suite there, so the
+        rollback starts now rather than after the slower gates."""
+        policy = self.state.decision_policy
+        if policy is None or self.early is not None or self.state.override is not None:
+            return
+        decision = decide(list(self.results.values()), policy, final=False)
+        if decision.verdict != "rollback":
+            return
+        self.early = decision
+        reason = f"early decision: {decision.rule}"
+        self.progress.note(f"{reason}; the remaining gates are not run")
+        dsession = self.pyconfig.pluginmanager.getplugin("dsession")  # xdist's scheduler
+        if dsession is not None:
+            dsession.shouldstop = reason
+        elif self.session is not None:
+            self.session.shouldstop = reason
 
     def _result(self, pending: _Pending) -> GateResult:
         meta = pending.meta
@@ -633,7 +655,9 @@ class Controller:
                 }
             )
             self._finish(nodeid, pending)
-        tool_failure = int(exitstatus) in (2, 3, 4) or self.collection_failed
+        # Stopping early for a decision interrupts pytest on purpose: not a tool failure.
+        stopped = int(exitstatus) == 2 and self.early is not None
+        tool_failure = (int(exitstatus) in (2, 3, 4) and not stopped) or self.collection_failed
         policy, override = self.state.decision_policy, self.state.override
         made: list[Decision] = []
 
@@ -651,6 +675,11 @@ class Controller:
             interrupted=tool_failure,
             tool_failure=tool_failure,
             decide=decide_now if policy is not None else None,
+            not_run_reason=(
+                f"not run: the suite stopped at an early decision ({self.early.rule})"
+                if self.early is not None
+                else None
+            ),
         )
         if made:
             self.progress.note(f"decision: {made[0].verdict} ({made[0].rule}): {made[0].reason}")

@@ -124,6 +124,7 @@ class Bed:
         if shutil.which("podman") is None:
             raise BedUnavailable("podman is not installed: run the tests through ./dev test")
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.token = hashlib.sha256(str(workdir).encode()).hexdigest()[:8]
         tar = _image_tar()
         self.image = f"localhost/ipai-odoo-standin:{hashlib.sha256(tar).hexdigest()[:12]}"

@@ -289,3 +289,57 @@ def test_plugin_writes_the_decision_into_the_pack(project: Any) -> None:
     assert bad.ret == 2
     assert "an override must say why" in bad.stderr.str()
     assert json.loads((pack / "results.json").read_text())["exit_code"] == 1
+
+
+EARLY = """
+import time
+
+import pytest
+
+pytestmark = pytest.mark.postdeploy
+
+
+@pytest.mark.gate("db.reachable", severity="critical")
+def test_db(ipai_gate):
+    ipai_gate.fail("db_unreachable", "connection refused")
+
+
+@pytest.mark.gate("logs.no_errors", severity="critical")
+def test_logs_take_long():
+    time.sleep(1)
+"""
+
+
+@pytest.mark.parametrize("xdist", [False, True])
+def test_a_fired_trigger_stops_the_suite_early(project: Any, xdist: bool) -> None:
+    critical = {"suite": "postdeploy", "severity": "critical"}
+    gates = {"db.reachable": critical, "logs.no_errors": critical}
+    gates |= {f"x.later{n}": critical for n in range(6)}
+    p = project(gates, suite="postdeploy")
+    later = "".join(
+        f'\n@pytest.mark.gate("x.later{n}", severity="critical")\ndef test_later{n}():\n'
+        "    time.sleep(1)\n"
+        for n in range(6)
+    )
+    p.pytester.makepyfile(test_post=EARLY + later)
+    extra = ["-n", "1"] if xdist else []
+    result = p.pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--ipai-config",
+        "ipai.toml",
+        "-m",
+        "postdeploy",
+        "--ipai-decide",
+        *extra,
+        ".",
+    )
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*early decision: trigger:database_connection*"])
+    pack = only_pack(p.evidence)
+    assert load(pack, "decision.json")["rule"] == "trigger:database_connection"
+    results = by_gate(pack)
+    skipped = [g for g, r in results.items() if r["status"] == "not_run"]
+    assert len(skipped) >= 5  # the suite did not wait for them
+    assert "stopped at an early decision" in results[skipped[-1]]["message"]
+    assert run_ipai("evidence", "verify", str(pack)).returncode == 0

@@ -51,6 +51,7 @@ def publish_run(
     decision: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     exit_code: int | None = None,
+    not_run_reason: str | None = None,
 ) -> tuple[Path, int]:
     """Journal a ``not_run`` result for each expected gate without one, then publish."""
     entries = [
@@ -65,7 +66,7 @@ def publish_run(
         for e in expected
     ]
     have = {r.gate_id for r in results}
-    why = (
+    why = not_run_reason or (
         "the run was interrupted before this gate ran"
         if interrupted
         else ("this gate of the suite's policy was not collected or was deselected")

@@ -142,13 +142,14 @@ def main() -> None:
                 return
             self.send(404, b"Not Found", "text/html")
 
+    # Like Odoo, stop on SIGTERM at any time (a container engine sends it, then waits).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if args.start_delay:  # Odoo loading its registry: nothing listens yet
         server_log.info("loading 120 modules...")
         time.sleep(args.start_delay)
     server = ThreadingHTTPServer((args.bind, args.port), Handler)
     server_log.info("HTTP service (werkzeug) running on %s:%s", args.bind, args.port)
     if args.workers <= 0:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         server.serve_forever()
         return
     prefork(server, args.workers, args.worker_dies_after, server_log)
