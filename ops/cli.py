@@ -76,6 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
     p_recover = ev.add_parser("recover", help="publish runs whose process died as packs")
     _add_config_options(p_recover)
     p_recover.add_argument("--evidence-root", metavar="DIR")
+    p_list = ev.add_parser("list", help="the packs of an environment, newest first")
+    _add_config_options(p_list)
+    p_list.add_argument("--limit", type=int, default=50)
+
+    p_logs = commands.add_parser("logs", help="the Odoo log of an environment")
+    lg = p_logs.add_subparsers(dest="logs_command", required=True, parser_class=_Parser)
+    p_tail = lg.add_parser("tail", help="its last lines, redacted")
+    _add_config_options(p_tail)
+    p_tail.add_argument("--lines", type=int, default=200, help="1 to 1000 (200)")
+
+    p_hostd = commands.add_parser("hostd", help="the host executor (loopback HTTP API)")
+    hd = p_hostd.add_subparsers(dest="hostd_command", required=True, parser_class=_Parser)
+    p_serve = hd.add_parser("serve", help="serve the API on a loopback address")
+    _add_config_options(p_serve)
+    p_serve.add_argument("--listen", metavar="ADDR:PORT", help="default: hostd.listen")
+    p_openapi = hd.add_parser("openapi", help="print the API's OpenAPI document")
+    _add_config_options(p_openapi)
+    p_doctor = commands.add_parser("doctor", help="ask hostd for a post-deploy check")
+    _add_config_options(p_doctor)
+    p_doctor.add_argument("--join", action="store_true", help="join a doctor already running")
+    p_doctor.add_argument("--wait", type=float, default=90.0, help="longest wait, seconds (90)")
 
     p_repos = commands.add_parser("repos", help="clone, pin and inspect the addons repositories")
     rp = p_repos.add_subparsers(dest="repos_command", required=True, parser_class=_Parser)
@@ -176,7 +197,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
+    if args.evidence_command == "list":
+        from .evidence_list import list_packs
+
+        if args.limit < 1:
+            raise IpaiError("--limit: must be at least 1")
+        print("\n".join(list_packs(_config(args).env.evidence_root, args.limit)))
+        return EXIT_OK
     return cmd_verify(args) if args.evidence_command == "verify" else cmd_recover(args)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .logs_tail import tail
+
+    print(tail(_config(args), args.lines))
+    return EXIT_OK
+
+
+def cmd_hostd(args: argparse.Namespace) -> int:
+    from .hostd import openapi_document, serve
+
+    if args.hostd_command == "openapi":
+        print(openapi_document())
+        return EXIT_OK
+    return serve(_config(args), args.listen)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+
+    return doctor(_config(args), join=args.join, wait=args.wait)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -295,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "deploy": cmd_deploy,
         "deploy-until-green": cmd_until_green,
         "rollback": cmd_rollback,
+        "logs": cmd_logs,
+        "hostd": cmd_hostd,
+        "doctor": cmd_doctor,
     }
     try:
         return handlers[args.command](args)

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,44 @@ def standin(stack_db: Any, tmp_path: Path) -> Any:
     yield start
     for server in started:
         server.stop()
+
+
+@dataclass
+class Odoo:
+    name: str
+    port: int
+
+
+@pytest.fixture
+def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
+    """Run the stand-in as the stack's odoo container (and a db container) with flags."""
+    stack, db = stack_db
+    project = bed.project(tmp_path)
+    names: list[str] = []
+
+    def start(*flags: str, workers: int = 2, dsn: str | None = db.dsn, **options: Any) -> Odoo:
+        bed.remove(*names)
+        names.clear()
+        port = free_port()
+        name = bed.standin(
+            f"{project}-odoo-{len(flags)}",
+            port,
+            "--workers",
+            str(workers),
+            *flags,
+            dsn=dsn,
+            project=project,
+            **options,
+        )
+        names.append(name)
+        set_env_keys(
+            stack,
+            base_url=f"http://127.0.0.1:{port}",
+            workers=2,
+            log_source={"container": "odoo"},
+            services={"odoo": "odoo"},
+        )
+        return Odoo(name, port)
+
+    yield start
+    bed.remove(*names)

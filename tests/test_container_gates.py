@@ -4,7 +4,6 @@ to through the Docker API exactly as a Docker host would be."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,47 +19,6 @@ def now_minus(seconds: float) -> str:
 
 def only(stack: Path, keyword: str, *extra: str) -> dict[str, dict[str, Any]]:
     return postdeploy(stack, "--", "-k", keyword, *extra)
-
-
-@dataclass
-class Odoo:
-    name: str
-    port: int
-
-
-@pytest.fixture
-def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
-    """Run the stand-in as the stack's odoo container (and a db container) with flags."""
-    stack, db = stack_db
-    project = bed.project(tmp_path)
-    names: list[str] = []
-
-    def start(*flags: str, workers: int = 2, dsn: str | None = db.dsn, **options: Any) -> Odoo:
-        bed.remove(*names)
-        names.clear()
-        port = free_port()
-        name = bed.standin(
-            f"{project}-odoo-{len(flags)}",
-            port,
-            "--workers",
-            str(workers),
-            *flags,
-            dsn=dsn,
-            project=project,
-            **options,
-        )
-        names.append(name)
-        set_env_keys(
-            stack,
-            base_url=f"http://127.0.0.1:{port}",
-            workers=2,
-            log_source={"container": "odoo"},
-            services={"odoo": "odoo"},
-        )
-        return Odoo(name, port)
-
-    yield start
-    bed.remove(*names)
 
 
 def traffic(stack: Path, count: int, path: str = "/web/login") -> None:

@@ -1,0 +1,228 @@
+"""``ipai hostd serve``: the host executor. A small HTTP API on a loopback address that runs a
+fixed set of actions (argv templates of ``ipai`` itself), one run per action at a time, for
+callers holding the admin token. Built on FastAPI (Starlette) and served by uvicorn.
+
+Auth: the token is read from the file named by ``hostd.token_file`` on every request (so it can
+be rotated); missing or empty file: 503 ``HOSTD_AUTH_MISSING``; wrong token: 403
+``HOSTD_FORBIDDEN`` (constant-time comparison). The token is never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_ipai.config import StackConfig
+from pytest_ipai.errors import EXIT_OK, IpaiError
+
+from .deploy_run import state_dir
+from .hostd_models import ACTIONS, ErrorBody, ExecAccepted, ExecRequest, RunRecord
+from .hostd_runs import RunStore
+
+DEFAULT_LISTEN = "127.0.0.1:8787"
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error_class: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error_class": error_class, "message": message, **extra}
+
+
+# --------------------------------------------------------------------------- settings
+def settings(config: StackConfig) -> dict[str, Any]:
+    return dict(config.env.raw.get("hostd") or {})
+
+
+def token_file(config: StackConfig) -> Path | None:
+    name = settings(config).get("token_file")
+    return None if name is None else (config.base_dir / str(name)).resolve()
+
+
+def runs_dir(config: StackConfig) -> Path:
+    name = settings(config).get("runs_dir")
+    if name is not None:
+        return (config.base_dir / str(name)).resolve()
+    try:
+        return state_dir(config) / "hostd-runs"
+    except IpaiError:
+        return config.env.evidence_root.parent / "hostd-runs"
+
+
+def maintenance_file(config: StackConfig) -> Path | None:
+    from .deploy import maintenance_path
+
+    try:
+        return maintenance_path(config, dict(config.env.raw.get("deploy") or {}))
+    except IpaiError:
+        return None
+
+
+def loopback(listen: str) -> tuple[str, int]:
+    """``ADDR:PORT`` on a loopback address, or an error naming what was refused."""
+    host, sep, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise IpaiError(f"--listen {listen!r}: expected ADDR:PORT such as 127.0.0.1:8787")
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise IpaiError(f"hostd_bind_refused: {host!r} is not an IP address") from None
+    if not address.is_loopback:
+        raise IpaiError(
+            f"hostd_bind_refused: {host} is not a loopback address (127.0.0.0/8 or ::1); "
+            "hostd never listens on a network"
+        )
+    return host, int(port)
+
+
+# --------------------------------------------------------------------------- actions
+def action_argv(
+    config: StackConfig, action: str, ref: str | None, lines: int | None
+) -> tuple[list[str], str | None]:
+    """The fixed argv of an action and the gate that judges it (None: the exit code)."""
+    base = [sys.executable, "-m", "ipai_ops.cli"]
+    where = ["--config", str(config.file), "--env", config.env.name]
+    if action == "doctor":
+        return [*base, "gate", "postdeploy", *where], None
+    if action == "deploy_and_verify":
+        if ref is None or not FULL_SHA.match(ref):
+            raise ApiError(400, "INVALID_REQUEST", "deploy_and_verify needs ref: a full 40-hex SHA")
+        return [*base, "deploy", *where, "--ref", ref], None
+    if action == "port_audit":
+        gate = ["--", "-k", "test_no_public_ports"]
+        return [*base, "gate", "postdeploy", *where, *gate], "net.no_public_ports"
+    if action == "tail_logs":
+        count = 200 if lines is None else lines
+        if not 1 <= count <= 1000:
+            raise ApiError(400, "INVALID_REQUEST", "lines: between 1 and 1000")
+        return [*base, "logs", "tail", *where, "--lines", str(count)], None
+    return [*base, "evidence", "list", *where], None
+
+
+# --------------------------------------------------------------------------- the app
+def create_app(config: StackConfig, *, store: bool = True) -> Any:
+    from fastapi import Depends, FastAPI, Header, Query, Request
+    from fastapi.responses import JSONResponse
+
+    ttl = float(settings(config).get("run_ttl_minutes", 60)) * 60
+    runs_store = RunStore(runs_dir(config), ttl) if store else None
+    secret_env = list(config.env.secret_env_vars)
+
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorBody} for code in (400, 403, 404, 409, 503)
+    }
+    app = FastAPI(
+        title="pytest-ipai hostd",
+        version="1",
+        description="The host executor of pytest-ipai: allowlisted actions, one run per action.",
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content=exc.body)
+
+    def authorized(
+        authorization: str | None = Header(default=None, description="Bearer TOKEN"),
+    ) -> None:
+        path = token_file(config)
+        try:
+            expected = path.read_text("utf-8").strip() if path is not None else ""
+        except OSError:
+            expected = ""
+        if not expected:
+            raise ApiError(503, "HOSTD_AUTH_MISSING", "hostd has no admin token configured")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            raise ApiError(403, "HOSTD_FORBIDDEN", "a valid admin token is required")
+
+    @app.post(
+        "/api/exec",
+        response_model=ExecAccepted,
+        responses=errors,
+        dependencies=[Depends(authorized)],
+    )
+    def execute(
+        body: ExecRequest,
+        x_ipai_deploy_run: str | None = Header(default=None, max_length=64),
+    ) -> Any:
+        if body.action not in ACTIONS:
+            raise ApiError(403, "ACTION_NOT_ALLOWED", "that action is not on the allowlist")
+        if body.action == "doctor":
+            flag = maintenance_file(config)
+            holder = _maintenance_holder(flag)
+            if holder is not None and x_ipai_deploy_run != holder:
+                raise ApiError(
+                    503,
+                    "MAINTENANCE_MODE",
+                    "a deploy holds maintenance mode; only that deploy may ask for a doctor",
+                    active_run_id=holder,
+                )
+        argv, judge = action_argv(config, body.action, body.ref, body.lines)
+        assert runs_store is not None
+        record, started = runs_store.start(body.action, argv, judge, secret_env)
+        if not started:
+            raise ApiError(
+                409,
+                "ALREADY_RUNNING",
+                f"{body.action} is running; join it",
+                action=body.action,
+                active_run_id=record["run_id"],
+                started_at=record["started_at"],
+            )
+        return {k: record[k] for k in ("run_id", "action", "status", "started_at")}
+
+    @app.get(
+        "/api/runs",
+        response_model=RunRecord | list[RunRecord],
+        responses=errors,
+        dependencies=[Depends(authorized)],
+    )
+    def runs(id: str | None = Query(default=None, max_length=64)) -> Any:
+        assert runs_store is not None
+        if id is None:
+            return runs_store.runs()
+        record = runs_store.get(id) if RUN_ID.match(id) else None
+        if record is None:
+            raise ApiError(404, "RUN_NOT_FOUND", "no run with that id")
+        return record
+
+    return app
+
+
+def _maintenance_holder(flag: Path | None) -> str | None:
+    if flag is None or not flag.is_file():
+        return None
+    try:
+        return str(json.loads(flag.read_text("utf-8"))["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"  # a flag we cannot read still means maintenance
+
+
+def openapi_document() -> str:
+    """The API's OpenAPI document, as shipped in ``schemas/hostd.openapi.json``."""
+    from pytest_ipai.config import Environment
+
+    placeholder = StackConfig(
+        file=Path("ipai.toml"), raw={}, env=Environment("prod", {}, Path("/nonexistent"))
+    )
+    return json.dumps(create_app(placeholder, store=False).openapi(), indent=1, sort_keys=True)
+
+
+def serve(config: StackConfig, listen: str | None) -> int:
+    import uvicorn
+
+    host, port = loopback(listen or str(settings(config).get("listen", DEFAULT_LISTEN)))
+    app = create_app(config)
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    return EXIT_OK
