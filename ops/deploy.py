@@ -306,6 +306,19 @@ def postdeploy(
 
 
 # --------------------------------------------------------------------------- deploy
+def take_lock(run_: DeployRun, lock: DeployLock, fields: dict[str, Any]) -> None:
+    """The ``lock`` step: take the single-flight lock, reporting a stale holder it replaced."""
+    with run_.step("lock") as record:
+        cleared = lock.acquire(run_.run_id)
+        if cleared is not None:
+            fields["stale_lock_cleared"] = {
+                "run_id": cleared.run_id,
+                "pid": cleared.pid,
+                "started_at": cleared.started_at,
+            }
+            record.note(f"stale_lock_cleared: {cleared.describe()}")
+
+
 def deploy(config: StackConfig, sha: str) -> tuple[dict[str, Any], int]:
     deploy_cfg = settings(config)
     recover_orphans(config.env.evidence_root)  # a killed run's pack is published, not lost
@@ -325,15 +338,7 @@ def deploy(config: StackConfig, sha: str) -> tuple[dict[str, Any], int]:
     try:
         with run_.step("preflight"):
             preflight(config, sha, deploy_cfg)
-        with run_.step("lock") as record:
-            cleared = lock.acquire(run_.run_id)
-            if cleared is not None:
-                fields["stale_lock_cleared"] = {
-                    "run_id": cleared.run_id,
-                    "pid": cleared.pid,
-                    "started_at": cleared.started_at,
-                }
-                record.note(f"stale_lock_cleared: {cleared.describe()}")
+        take_lock(run_, lock, fields)
     except DeployError as exc:
         return run_.finish("refused", EXIT_USAGE, exc, **fields), EXIT_USAGE
     try:
@@ -543,15 +548,7 @@ def rollback(config: StackConfig, to_sha: str | None) -> tuple[dict[str, Any], i
             run_.sha = target
             run_.previous_sha = state.get("deployed_sha")
             preflight(config, target, deploy_cfg)
-        with run_.step("lock") as record:
-            cleared = lock.acquire(run_.run_id)
-            if cleared is not None:
-                fields["stale_lock_cleared"] = {
-                    "run_id": cleared.run_id,
-                    "pid": cleared.pid,
-                    "started_at": cleared.started_at,
-                }
-                record.note(f"stale_lock_cleared: {cleared.describe()}")
+        take_lock(run_, lock, fields)
     except DeployError as exc:
         return run_.finish("refused", EXIT_USAGE, exc, **fields), EXIT_USAGE
     try:

@@ -16,7 +16,7 @@ import requests
 from pytest_ipai.config import StackConfig
 from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 
-from .hostd import DEFAULT_LISTEN, loopback, settings, token_file
+from .hostd import DEFAULT_LISTEN, loopback, read_token, settings, token_file
 
 HTTP_TIMEOUT = 10.0
 POLL = 1.0
@@ -27,13 +27,9 @@ class Hostd:
         host, port = loopback(str(settings(config).get("listen", DEFAULT_LISTEN)))
         shown = f"[{host}]" if ":" in host else host
         self.base = f"http://{shown}:{port}"
-        path = token_file(config)
-        try:
-            token = path.read_text("utf-8").strip() if path is not None else ""
-        except OSError:
-            token = ""
+        token = read_token(config)
         if not token:
-            raise IpaiError(f"hostd.token_file: no token to send ({path})")
+            raise IpaiError(f"hostd.token_file: no token to send ({token_file(config)})")
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def exec(self, action: str) -> tuple[int, dict[str, Any]]:

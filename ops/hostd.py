@@ -47,6 +47,15 @@ def token_file(config: StackConfig) -> Path | None:
     return None if name is None else (config.base_dir / str(name)).resolve()
 
 
+def read_token(config: StackConfig) -> str:
+    """The admin token, or "" when its file is missing, unreadable or empty."""
+    path = token_file(config)
+    try:
+        return path.read_text("utf-8").strip() if path is not None else ""
+    except OSError:
+        return ""
+
+
 def runs_dir(config: StackConfig) -> Path:
     name = settings(config).get("runs_dir")
     if name is not None:
@@ -135,11 +144,7 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
     def authorized(
         authorization: str | None = Header(default=None, description="Bearer TOKEN"),
     ) -> None:
-        path = token_file(config)
-        try:
-            expected = path.read_text("utf-8").strip() if path is not None else ""
-        except OSError:
-            expected = ""
+        expected = read_token(config)
         if not expected:
             raise ApiError(503, "HOSTD_AUTH_MISSING", "hostd has no admin token configured")
         given = (authorization or "").removeprefix("Bearer ").strip()
