@@ -47,18 +47,24 @@ def judge(argv: list[str], code: int, stdout: str, gate: str | None) -> dict[str
     return {"status": status, "summary": summary[:2000], "evidence": str(pack) if pack else None}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def main(words: list[str] | None = None) -> int:
+    words = sys.argv[1:] if words is None else words
+    # The action's argv follows "--" and is never parsed here: argparse's REMAINDER after a
+    # positional would swallow our own options too.
+    if "--" not in words:
+        print("hostd_exec: expected -- ARGV", file=sys.stderr)
+        return 2
+    split = words.index("--")
+    parser = argparse.ArgumentParser(prog="hostd_exec")
     parser.add_argument("result_file")
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--judge")
     parser.add_argument("--secret-env", action="append", default=[], help="redact this variable")
-    parser.add_argument("argv", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    args = parser.parse_args(words[:split])
+    argv = words[split + 1 :]
     outcome: dict[str, Any]
     try:
-        proc = run(argv, timeout=args.timeout)
+        proc = run(argv, timeout=args.timeout, group=True)
         outcome = judge(argv, proc.returncode, proc.stdout, args.judge)
         output = proc.stdout + ("\n" + proc.stderr if proc.stderr else "")
         outcome["exit_code"] = proc.returncode

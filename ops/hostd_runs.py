@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -20,11 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ipai.evidence.fsio import write_json_atomic
-from pytest_ipai.evidence.pack import new_run_id, pid_alive
+from pytest_ipai.evidence.pack import new_run_id, pid_alive, process_started
+from pytest_ipai.proc import kill_session
 from pytest_ipai.timeutil import iso, parse_iso, utc_now
 
 RUNNING = "running"
+# The wrapper enforces the TTL itself (its action's timeout) and reports; the reaper steps in
+# only when that did not happen, a little later, so the two never race for the result.
+REAP_GRACE = 30.0
 FINISHED = ("passed", "failed", "error")
+
+
+def write_json_once(path: Path, data: Any) -> bool:
+    """Write ``path`` unless it exists (first writer wins): False when it already did."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    write_json_atomic(staged, data)
+    try:
+        os.link(staged, path)
+    except FileExistsError:
+        return False
+    finally:
+        staged.unlink(missing_ok=True)
+    return True
 
 
 class RunStore:
@@ -32,6 +49,9 @@ class RunStore:
         self.folder = folder
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
+        # Wrappers this hostd started: polled so that a finished one is waited for, not left
+        # as a zombie that would look alive.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
         folder.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -65,17 +85,25 @@ class RunStore:
         return record
 
     def _reap_if_gone(self, record: dict[str, Any]) -> dict[str, Any]:
+        child = self._children.get(record["run_id"])
+        if child is not None and child.poll() is not None:
+            self._children.pop(record["run_id"], None)
+            if self.result_path(record["run_id"]).is_file():  # it reported as it exited
+                return self.get(record["run_id"]) or record
         pid = int(record.get("pid") or 0)
         age = (utc_now() - parse_iso(record["started_at"])).total_seconds()
         reason = None
-        if pid and not pid_alive(pid):
+        if pid and not pid_alive(pid, record.get("pid_started")):
             reason = "its process died before it reported"
-        elif age > self.ttl_seconds:
+        elif age > self.ttl_seconds + REAP_GRACE:
             reason = f"it ran past its TTL of {self.ttl_seconds:g} s and was stopped"
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
         if reason is None:
             return record
+        # The wrapper leads a session of its own; whatever is left of it (the action and its
+        # workers) can no longer report, so none of it may linger.
+        # (A pid now used by another process is left alone: its session is not ours.)
+        if pid and (not pid_alive(pid) or pid_alive(pid, record.get("pid_started"))):
+            kill_session(pid)
         finish = {
             "status": "error",
             "error_class": "reaped",
@@ -83,7 +111,8 @@ class RunStore:
             "exit_code": None,
             "finished_at": iso(utc_now()),
         }
-        write_json_atomic(self.result_path(record["run_id"]), finish)
+        if not write_json_once(self.result_path(record["run_id"]), finish):
+            return self.get(record["run_id"]) or record  # it reported after all, just now
         return {**record, **finish}
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -109,8 +138,6 @@ class RunStore:
     ) -> tuple[dict[str, Any], bool]:
         """Start ``argv`` as a run of ``action``, or return the live run of it. The bool says
         whether a new run was started."""
-        import subprocess
-
         with self.exclusive():
             running = self.active(action)
             if running is not None:
@@ -121,6 +148,7 @@ class RunStore:
                 "action": action,
                 "status": RUNNING,
                 "pid": None,
+                "pid_started": None,
                 "started_at": iso(utc_now()),
                 "finished_at": None,
                 "exit_code": None,
@@ -144,5 +172,7 @@ class RunStore:
                 start_new_session=True,
             )
             record["pid"] = proc.pid
+            record["pid_started"] = process_started(proc.pid)
+            self._children[run_id] = proc
             write_json_atomic(self._record_path(run_id), record)
             return record, True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from .errors import ToolError
@@ -16,14 +19,19 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     capture: bool = True,
+    group: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` and return the completed process; a missing tool or a timeout is ToolError.
 
     The exit status is the caller's business: some tools answer questions with it.
+    ``group``: run it in a process group of its own and, on timeout, kill the whole group, so
+    grandchildren (pytest's workers, say) cannot keep its output open and the call hanging.
     """
     if not argv or not all(isinstance(a, str) for a in argv):
         raise ToolError(f"invalid command template: {list(argv)!r}")
     try:
+        if group:
+            return _run_group(argv, timeout=timeout, cwd=cwd, env=env, capture=capture)
         return subprocess.run(
             list(argv),
             cwd=cwd,
@@ -41,3 +49,60 @@ def run(
         raise ToolError(
             f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: timed out after {timeout:g}s"
         ) from None
+
+
+def _run_group(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | None,
+    env: Mapping[str, str] | None,
+    capture: bool,
+) -> subprocess.CompletedProcess[str]:
+    pipe = subprocess.PIPE if capture else None
+    with subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=pipe,
+        stderr=pipe,
+        text=True,
+        errors="replace",
+        process_group=0,  # same session as the caller: a reaper can still find it by session
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()  # every holder of the pipes is gone now
+            raise
+        return subprocess.CompletedProcess(list(argv), proc.returncode, stdout, stderr)
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (Linux): state at [0], session at [3],
+    start time at [19]; None when there is no such process (or no /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def kill_session(session: int) -> int:
+    """SIGKILL every process of ``session`` (Linux /proc); the number signalled. Never our own
+    session, nor a session id that is not a real process leader."""
+    if session <= 1 or session == os.getsid(0):
+        return 0
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = proc_stat(int(entry.name))
+        if fields and len(fields) > 3 and int(fields[3]) == session and fields[0] not in "ZX":
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed

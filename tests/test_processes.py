@@ -1,0 +1,132 @@
+"""The process helpers hostd's runs rely on: a timeout that kills a whole process group, pids
+that are not alive (zombies, reuse), killing a session, and first-writer-wins results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from ipai_ops.hostd_runs import RunStore, write_json_once
+
+from pytest_ipai.errors import ToolError
+from pytest_ipai.evidence.pack import pid_alive, process_started
+from pytest_ipai.proc import kill_session, run
+
+
+def spawner(marker: str = "") -> str:
+    """A parent that starts a grandchild holding the same stdout, prints the grandchild's pid
+    and then sleeps: only killing the whole group ends the output. ``marker`` tags the
+    grandchild's command line so that a test can look for it alone."""
+    return (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+
+
+def test_a_group_timeout_kills_the_grandchildren_too(tmp_path: Path) -> None:
+    marker = f"ipai-grandchild-{uuid.uuid4().hex}"
+    started = time.monotonic()
+    with pytest.raises(ToolError, match="timed out after 1s"):
+        run([sys.executable, "-c", spawner(marker)], timeout=1, group=True)
+    assert time.monotonic() - started < 20  # it did not wait for the grandchild's 60 s
+    # Without group, the same timeout would leave the grandchild holding the pipe; with it,
+    # nothing of the command's group is left.
+    leftover = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, timeout=10)
+    assert leftover.stdout.strip() == ""
+
+
+def test_a_group_run_returns_output_and_exit_code() -> None:
+    proc = run(
+        [sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], timeout=30, group=True
+    )
+    assert (proc.returncode, proc.stdout) == (3, "out\n")
+
+
+def test_a_zombie_is_not_alive_and_a_reused_pid_is_told_apart() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = process_started(child.pid)
+    assert started is not None and pid_alive(child.pid, started)  # (may already be a zombie)
+    deadline = time.monotonic() + 10
+    while pid_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(child.pid)  # exited, not yet waited for: a zombie, not alive
+    child.wait(5)
+    me = os.getpid()
+    mine = process_started(me)
+    assert mine is not None
+    assert pid_alive(me, mine) and not pid_alive(me, mine + 1)  # same pid, another process
+
+
+def test_kill_session_kills_every_process_of_a_session() -> None:
+    leader = subprocess.Popen(
+        [sys.executable, "-c", spawner()], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert leader.stdout is not None
+    grandchild = int(leader.stdout.readline())
+    assert kill_session(leader.pid) == 2
+    leader.wait(10)
+    deadline = time.monotonic() + 10
+    while pid_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(grandchild)
+
+
+def test_the_first_result_wins(tmp_path: Path) -> None:
+    path = tmp_path / "r.result.json"
+    assert write_json_once(path, {"status": "passed"})
+    assert not write_json_once(path, {"status": "error"})
+    assert json.loads(path.read_text()) == {"status": "passed"}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.result.json"]  # no staged file left
+
+
+def test_a_wrapper_that_dies_without_reporting_is_reaped_with_what_it_left(
+    tmp_path: Path,
+) -> None:
+    store = RunStore(tmp_path / "runs", ttl_seconds=600)
+    record, started = store.start("doctor", [sys.executable, "-c", spawner()], None, [])
+    assert started and store.get(record["run_id"])["status"] == "running"  # type: ignore[index]
+    again, started = store.start("doctor", [sys.executable, "-c", "pass"], None, [])
+    assert not started and again["run_id"] == record["run_id"]  # single flight
+    time.sleep(1.5)  # the wrapper has started its action
+    os.kill(record["pid"], 9)  # the wrapper alone dies; its action lives on in its session
+    deadline = time.monotonic() + 10
+    while (found := store.get(record["run_id"])) and found["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert found is not None
+    assert (found["status"], found["error_class"]) == ("error", "reaped")
+    assert "died" in found["summary"]
+    # The orphaned action and its child were killed with the run (SIGKILL lands at once, the
+    # dead wait for their reaper: not alive is what counts).
+    members = subprocess.run(
+        ["pgrep", "-s", str(record["pid"])], capture_output=True, text=True, timeout=10
+    ).stdout.split()
+    deadline = time.monotonic() + 10
+    while any(pid_alive(int(pid)) for pid in members) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(pid_alive(int(pid)) for pid in members)
+
+
+def test_a_finished_run_reports_its_result(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs", ttl_seconds=600)
+    argv = [sys.executable, "-c", "import sys; print('pack: /nonexistent'); sys.exit(1)"]
+    record, _ = store.start("evidence_list", argv, None, [])
+    deadline = time.monotonic() + 30
+    while (found := store.get(record["run_id"])) and found["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert found is not None
+    assert (found["status"], found["exit_code"], found["error_class"]) == (
+        "failed",
+        1,
+        "action_failed",
+    )
+    assert found["evidence"] == "/nonexistent"
