@@ -11,12 +11,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from conftest import IPAI, ROOT, run_ipai, set_env_keys
+from podman_bed import podman
 
 TOKEN = "s3cret-admin-token-0123456789"
 
@@ -36,6 +38,7 @@ class Hostd:
         self.log = tmp / "hostd.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.container = ""
+        self.odoo: Any = None  # the conftest ``odoo`` starter: replace the stand-in container
         state = tmp / "state" / "state.json"
         state.parent.mkdir()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 5))
@@ -72,6 +75,20 @@ class Hostd:
                 time.sleep(0.1)
         raise AssertionError("hostd did not start")
 
+    def use_odoo(self, *flags: str) -> None:
+        """Run the stand-in with ``flags`` as the stack's Odoo, and send it users' traffic so
+        that the error-rate gate has enough requests to judge: a doctor of it passes."""
+        started = self.odoo(*flags)
+        self.container = started.name
+        url = f"http://127.0.0.1:{started.port}/"
+        with ThreadPoolExecutor(max_workers=25) as pool:
+            list(pool.map(lambda _: requests.get(url, timeout=20), range(25)))
+
+    def slow_odoo(self) -> None:
+        """A stand-in that answers every request after 3 s: the doctor still passes (the
+        health probe waits 5 s), but its run lasts long enough to be joined or outlive hostd."""
+        self.use_odoo("--hang", "3")
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -105,13 +122,13 @@ class Hostd:
 @pytest.fixture
 def hostd(stack_db: Any, odoo: Any, tmp_path: Path) -> Iterator[Hostd]:
     stack, _ = stack_db
-    container = odoo().name  # a healthy stand-in container: the doctor passes
     from test_network_gate import allow, current_public
 
-    allow(stack, current_public())
     server = Hostd(stack, tmp_path)
+    server.odoo = odoo
+    server.use_odoo()  # a healthy stand-in container: the doctor passes
+    allow(stack, current_public())
     server.token_file.write_text(TOKEN + "\n")
-    server.container = container
     server.start()
     yield server
     server.kill()
@@ -178,8 +195,119 @@ def test_schemathesis_finds_no_5xx_and_runs_nothing_without_the_token(hostd: Hos
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=hostd.runs.parent,  # schemathesis keeps its crash cache under the cwd
             env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
             check=False,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert not list(hostd.runs.glob("*.json"))  # no action ran
+
+
+def test_twenty_concurrent_doctors_share_one_run(hostd: Hostd) -> None:
+    hostd.slow_odoo()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: hostd.exec("doctor"), range(20)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 19
+    started = next(a.json() for a in answers if a.status_code == 200)
+    joins = [a.json() for a in answers if a.status_code == 409]
+    assert {j["error_class"] for j in joins} == {"ALREADY_RUNNING"}
+    assert {j["active_run_id"] for j in joins} == {started["run_id"]}
+    assert {j["started_at"] for j in joins} == {started["started_at"]}
+    assert {j["action"] for j in joins} == {"doctor"}
+    assert len(list(hostd.runs.glob("*.result.json"))) == 0  # still running: joined, not done
+    record = hostd.wait(started["run_id"])
+    assert record["status"] == "passed" and record["exit_code"] == 0, json.dumps(record, indent=1)
+    assert record["summary"].startswith("exit 0: ") and " pass" in record["summary"]
+    assert Path(record["evidence"], "results.json").is_file()
+    assert len([p for p in hostd.runs.glob("*.json") if ".result." not in p.name]) == 1
+    again = hostd.exec("doctor")  # the run is over: the next request starts a fresh one
+    assert again.status_code == 200 and again.json()["run_id"] != started["run_id"]
+    hostd.wait(again.json()["run_id"])
+
+
+def test_failed_action_is_failed_in_its_record(hostd: Hostd) -> None:
+    podman("stop", "-t", "1", hostd.container)
+    answer = hostd.exec("doctor")
+    assert answer.status_code == 200  # accepted; the outcome is in the record, not the HTTP code
+    record = hostd.wait(answer.json()["run_id"])
+    assert record["status"] == "failed" and record["exit_code"] == 1, record
+    assert record["error_class"] == "action_failed"
+    assert "fail" in record["summary"] and record["evidence"]
+    results = json.loads(Path(record["evidence"], "results.json").read_text())
+    failed = {r["gate_id"] for r in results["results"] if r["status"] in ("fail", "error")}
+    assert "runtime.workers" in failed and "http.health" in failed
+
+
+def test_a_restart_of_hostd_keeps_the_run(hostd: Hostd) -> None:
+    hostd.slow_odoo()
+    run_id = hostd.exec("doctor").json()["run_id"]
+    hostd.kill()  # SIGKILL: no chance to tidy up
+    hostd.start()
+    joined = hostd.exec("doctor")
+    assert joined.status_code == 409 and joined.json()["active_run_id"] == run_id
+    record = hostd.wait(run_id)
+    assert record["status"] == "passed", record
+    # A run whose wrapper dies without reporting is reaped, not left running.
+    hostd.kill()
+    hostd.start()
+    second = hostd.exec("doctor").json()["run_id"]
+    pid = json.loads((hostd.runs / f"{second}.json").read_text())["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    record = hostd.wait(second, seconds=30)
+    assert record["status"] == "error" and record["error_class"] == "reaped", record
+    assert "died" in record["summary"]
+    assert hostd.exec("doctor").status_code == 200  # the reaped run no longer blocks
+
+
+def test_maintenance_mode_admits_only_the_deploy_that_holds_it(hostd: Hostd) -> None:
+    hostd.maintenance.write_text(json.dumps({"run_id": "R1", "reason": "deploy abc"}))
+    refused = hostd.exec("doctor")
+    assert refused.status_code == 503
+    assert refused.json()["error_class"] == "MAINTENANCE_MODE"
+    assert refused.json()["active_run_id"] == "R1"
+    other = hostd.exec("doctor", headers={"x-ipai-deploy-run": "R2"})
+    assert other.status_code == 503
+    assert not list(hostd.runs.glob("*.json"))
+    assert hostd.exec("evidence_list").status_code == 200  # only the doctor is held back
+    admitted = hostd.exec("doctor", headers={"x-ipai-deploy-run": "R1"})
+    assert admitted.status_code == 200
+    assert hostd.wait(admitted.json()["run_id"])["status"] == "passed"
+    hostd.maintenance.unlink()
+
+
+def test_the_other_actions(hostd: Hostd) -> None:
+    audit = hostd.wait(hostd.exec("port_audit").json()["run_id"])
+    assert audit["status"] == "passed" and audit["summary"] == "net.no_public_ports: pass", audit
+    logs = hostd.wait(hostd.exec("tail_logs", lines=50).json()["run_id"])
+    assert logs["status"] == "passed" and "odoo.service.server" in logs["output_tail"], logs
+    assert hostd.exec("tail_logs", lines=5000).json()["error_class"] == "INVALID_REQUEST"
+    listing = hostd.wait(hostd.exec("evidence_list").json()["run_id"])
+    assert listing["status"] == "passed" and "postdeploy-dev" in listing["output_tail"], listing
+    everything = requests.get(
+        f"{hostd.url}/api/runs", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ).json()
+    assert [r["action"] for r in everything] == ["evidence_list", "tail_logs", "port_audit"]
+
+
+def test_doctor_client(hostd: Hostd) -> None:
+    config = str(hostd.stack / "ipai.toml")
+    own = run_ipai("doctor", "--config", config)
+    assert own.returncode == 0 and "run_passed" in own.stdout, own.stdout + own.stderr
+    hostd.slow_odoo()
+    running = hostd.exec("doctor").json()["run_id"]
+    refused = run_ipai("doctor", "--config", config)
+    assert refused.returncode == 2 and "use --join" in refused.stdout
+    timeout = run_ipai("doctor", "--config", config, "--join", "--wait", "0.2")
+    assert timeout.returncode == 2 and "join_timeout" in timeout.stdout
+    joined = run_ipai("doctor", "--config", config, "--join")
+    assert joined.returncode == 0, joined.stdout + joined.stderr
+    assert f"joined_run_passed: run {running}" in joined.stdout
+    # A joined failure gets one fresh run, and only one.
+    podman("stop", "-t", "1", hostd.container)
+    failing = hostd.exec("doctor").json()["run_id"]
+    rerun = run_ipai("doctor", "--config", config, "--join")
+    assert rerun.returncode == 1, rerun.stdout + rerun.stderr
+    assert f"joined_run_failed: run {failing}" in rerun.stdout
+    assert rerun.stdout.count("rerun: doctor run") == 1 and "rerun_failed" in rerun.stdout
+    assert TOKEN not in own.stdout + joined.stdout + rerun.stdout + rerun.stderr
