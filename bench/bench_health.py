@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "examples" / "demo"))
 import build as demo_build  # noqa: E402
-from conftest import Standin, free_port  # noqa: E402
+from conftest import Standin  # noqa: E402
+from loopback import free_port  # noqa: E402
 
 RETRIES, TIMEOUT, BACKOFF = 3, 2.0, 0.5
 

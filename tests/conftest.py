@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
 
 from pytest_ipai.policy import load_policy
@@ -282,14 +283,6 @@ def postdeploy(stack: Path, *extra: str) -> dict[str, dict[str, Any]]:
 
 
 STANDIN = ROOT / "tests" / "standin" / "odoo_standin.py"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Standin:

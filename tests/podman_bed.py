@@ -14,7 +14,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from loopback import wait_port
 
 HERE = Path(__file__).resolve().parent
 CONTAINERS_CONF = HERE / "bed" / "containers.conf"
@@ -98,23 +98,6 @@ def pg_bindir() -> str:
     if not found:
         raise BedUnavailable("no PostgreSQL server binaries under /usr/lib/postgresql")
     return str(found[-1].parent)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:g} s")
 
 
 class Bed:

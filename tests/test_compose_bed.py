@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import requests
 from conftest import run_suite, seed_modules, set_env_keys
+from loopback import free_port, wait_port
 from odoo_db import make_odoo_db
-from podman_bed import free_port, podman, wait_port
+from podman_bed import podman
 from test_network_gate import current_public
 
 POSTDEPLOY = {

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import requests
 from conftest import postdeploy, set_env_keys
-from podman_bed import CONTAINERS_CONF, free_port, podman, python_in_container
+from loopback import free_port
+from podman_bed import CONTAINERS_CONF, podman, python_in_container
 
 
 def now_minus(seconds: float) -> str:

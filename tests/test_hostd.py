@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,26 +16,18 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import IPAI, ROOT, run_ipai, set_env_keys
+from conftest import ROOT, run_ipai, set_env_keys
+from hostd_bed import TOKEN, HostdServer
 from podman_bed import podman
 
-TOKEN = "s3cret-admin-token-0123456789"
 
+class Hostd(HostdServer):
+    """hostd over the stack of ``stack_db``, with its own state file (maintenance flag) and the
+    stand-in container as its Odoo."""
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Hostd:
     def __init__(self, stack: Path, tmp: Path) -> None:
+        super().__init__(stack / "ipai.toml", tmp)
         self.stack = stack
-        self.port = free_port()
-        self.token_file = tmp / "hostd.token"
-        self.runs = tmp / "runs"
-        self.log = tmp / "hostd.log"
-        self.proc: subprocess.Popen[bytes] | None = None
         self.container = ""
         self.odoo: Any = None  # the conftest ``odoo`` starter: replace the stand-in container
         state = tmp / "state" / "state.json"
@@ -44,36 +35,7 @@ class Hostd:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 5))
         state.write_text(json.dumps({"last_deploy_timestamp": stamp}))
         self.maintenance = state.parent / "maintenance-dev.json"
-        set_env_keys(
-            stack,
-            state_file=str(state),
-            hostd={
-                "listen": f"127.0.0.1:{self.port}",
-                "token_file": str(self.token_file),
-                "runs_dir": str(self.runs),
-                "run_ttl_minutes": 10,
-            },
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*IPAI, "hostd", "serve", "--config", str(self.stack / "ipai.toml")],
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, self.log.read_text()
-                time.sleep(0.1)
-        raise AssertionError("hostd did not start")
+        set_env_keys(stack, state_file=str(state), hostd=self.settings())
 
     def use_odoo(self, *flags: str) -> None:
         """Run the stand-in with ``flags`` as the stack's Odoo, and send it users' traffic so
@@ -88,35 +50,6 @@ class Hostd:
         """A stand-in that answers every request after 3 s: the doctor still passes (the
         health probe waits 5 s), but its run lasts long enough to be joined or outlive hostd."""
         self.use_odoo("--hang", "3")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def exec(self, action: str, token: str | None = TOKEN, **extra: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        headers.update(extra.pop("headers", {}))
-        return requests.post(
-            f"{self.url}/api/exec", json={"action": action, **extra}, headers=headers, timeout=10
-        )
-
-    def run(self, run_id: str, token: str = TOKEN) -> requests.Response:
-        return requests.get(
-            f"{self.url}/api/runs",
-            params={"id": run_id},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-
-    def wait(self, run_id: str, seconds: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            record: dict[str, Any] = self.run(run_id).json()
-            if record["status"] != "running":
-                return record
-            time.sleep(0.3)
-        raise AssertionError(f"run {run_id} still running")
 
 
 @pytest.fixture
