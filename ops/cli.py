@@ -283,6 +283,9 @@ def _print_result(result: dict[str, Any]) -> None:
     print(f"duration: {result['duration']:.1f}s, {budget} the {minutes:g} min budget")
     for name, path in result["evidence"].items():
         print(f"{name}: {path}")
+    own = [path for name, path in result["evidence"].items() if name.startswith(result["command"])]
+    if own:  # the run's own pack, in the line every driver ends with (hostd reads it)
+        print(f"pack: {own[-1]}")
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 from conftest import ROOT, run_ipai, seed_modules, set_env_keys
+from hostd_bed import HostdServer
+from loopback import free_port
 from odoo_db import OdooDb, make_odoo_db
-from podman_bed import CONTAINERS_CONF, free_port, python_in_container, runtime_mounts
+from podman_bed import CONTAINERS_CONF, python_in_container, runtime_mounts
 from test_network_gate import current_public
 
 UPGRADE = ROOT / "tests" / "standin" / "odoo_upgrade.py"
@@ -37,6 +39,7 @@ class DeployBed:
     project: str
     marker: Path
     image: str
+    hostd: HostdServer | None = None  # set by make_deploy_bed; started by the tests that use it
 
     @property
     def config(self) -> Path:
@@ -155,6 +158,8 @@ def make_deploy_bed(demo_stack: Path, bed: Any, tmp_path: Path) -> DeployBed:
         marker=tmp_path / "upgrade-started",
         image=bed.image,
     )
+    (root / "hostd").mkdir()
+    deploy_bed.hostd = HostdServer(demo_stack / "ipai.toml", root / "hostd", env=deploy_bed.env())
     deploy_bed.write_compose([])
     (work / "deploy" / "policy.toml").write_text(POLICY)
     set_env_keys(
@@ -170,6 +175,7 @@ def make_deploy_bed(demo_stack: Path, bed: Any, tmp_path: Path) -> DeployBed:
         compose_files=["deploy/compose.yaml"],
         policy="deploy/policy.toml",
         state_file=str(deploy_bed.state_file),
+        hostd=deploy_bed.hostd.settings(),
         backup_root=str(root / "backups"),
         deploy={
             "compose_command": [sys.executable, "-m", "podman_compose"],

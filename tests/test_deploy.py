@@ -17,6 +17,7 @@ import pytest
 import requests
 from conftest import IPAI, run_ipai
 from deploy_bed import DeployBed, git, make_deploy_bed
+from hostd_bed import TOKEN
 from odoo_db import drop_test_databases, fingerprint
 
 from pytest_ipai.schema import first_problem
@@ -316,3 +317,38 @@ def test_rollback_on_demand_to_the_last_known_good(site: DeployBed) -> None:
     assert site.db.query(
         "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
     ) == [("18.0.1.0.0",)]
+
+
+def test_hostd_deploys_and_verifies_a_release(site: DeployBed) -> None:
+    """The production path: deploy_and_verify through hostd; while that deploy holds
+    maintenance mode, a doctor is held back unless it carries the deploy's run id."""
+    hostd = site.hostd
+    assert hostd is not None
+    hostd.token_file.write_text(TOKEN)
+    hostd.start()
+    try:
+        sha = site.release("ipai_core 1.0.8", files=site.bump("18.0.1.0.8"))
+        answer = hostd.exec("deploy_and_verify", ref=sha)
+        assert answer.status_code == 200, answer.text
+        run_id = answer.json()["run_id"]
+        flag = site.state_file.parent / "maintenance-dev.json"
+        deadline = time.monotonic() + 120
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        holder = json.loads(flag.read_text())["run_id"]
+        held = hostd.exec("doctor")
+        assert held.status_code == 503 and held.json()["error_class"] == "MAINTENANCE_MODE"
+        assert held.json()["active_run_id"] == holder
+        assert hostd.exec("deploy_and_verify", ref=sha).json()["active_run_id"] == run_id
+        record = hostd.wait(run_id, seconds=300)
+        assert record["status"] == "passed" and record["exit_code"] == 0, record
+        result = check_consistent(site, sha)
+        assert result["run_id"] == holder and result["overall"] == "promoted"
+        assert record["summary"] == "exit 0: promoted (promote, all_passed)"
+        assert record["evidence"] == result["evidence"]["deploy-dev"]
+        assert not flag.exists()
+        doctor = hostd.wait(hostd.exec("doctor").json()["run_id"])  # maintenance is over
+        assert doctor["status"] == "passed", doctor
+    finally:
+        hostd.kill()
+    assert TOKEN not in hostd.log.read_text()
