@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MARK = "[REDACTED]"
 _VALUE = r"(?![\[$<*{])[^\s\"',;)]{8,}"
@@ -48,6 +50,23 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
 )
 
 
+def secret_parts(values: Iterable[str]) -> set[str]:
+    """The secret values, each with the password inside it when it is a DSN (URL or libpq
+    ``password=``): a log line may carry the password alone. Values under 4 characters are
+    dropped: they would shred ordinary text, and a secret that short is no secret."""
+    parts: set[str] = set()
+    for value in values:
+        parts.add(value)
+        with suppress(ValueError):  # not a URL (a bad IPv6 host): the value itself still counts
+            parts.add(unquote(urlsplit(value).password or ""))
+        for match in _CONNINFO_PASSWORD.finditer(value):
+            parts.add(match.group(1).strip("'"))
+    return {p for p in parts if len(p) >= 4}
+
+
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('[^']*'|\S+)")
+
+
 @dataclass(frozen=True)
 class Finding:
     kind: str
@@ -60,7 +79,7 @@ class Redactor:
     def __init__(self, secret_values: Iterable[str] = ()) -> None:
         # Longest first so a value that contains another is removed whole; tiny values would
         # shred ordinary text, and a secret that short is no secret.
-        self._values = sorted({v for v in secret_values if len(v) >= 4}, key=len, reverse=True)
+        self._values = sorted(secret_parts(secret_values), key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self._values:
@@ -112,7 +131,7 @@ def _benign(value: str) -> bool:
 def find_secrets(text: str, secret_values: Iterable[str] = ()) -> list[Finding]:
     """Where credential-shaped strings (or known secret values) occur, by kind and line."""
     findings: list[Finding] = []
-    for secret in {v for v in secret_values if len(v) >= 4}:
+    for secret in secret_parts(secret_values):
         index = text.find(secret)
         if index >= 0:
             findings.append(Finding("configured_secret", text.count("\n", 0, index) + 1))

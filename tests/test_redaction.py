@@ -104,3 +104,23 @@ def test_redactor_leaves_ordinary_text_alone() -> None:
 def test_binary_blob_redaction() -> None:
     blob = b"\xff\xfe binary known-secret-1 \x00"
     assert b"known-secret-1" not in Redactor(["known-secret-1"]).blob(blob)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql://odoo:{DSN_PW}@db:5432/odoo",
+        f"postgresql://odoo:{DSN_PW.replace('0', '%30')}@db/odoo",  # percent-encoded in the URL
+        f"host=db user=odoo password={DSN_PW} dbname=odoo",
+        f"host=db password='{DSN_PW}' dbname=odoo",
+    ],
+)
+def test_a_dsn_secret_also_redacts_its_password_alone(dsn: str) -> None:
+    line = f"connection to db failed for odoo with {DSN_PW} (retrying)"
+    assert Redactor([dsn]).text(line) == f"connection to db failed for odoo with {MARK} (retrying)"
+    assert [f.kind for f in find_secrets(line, [dsn])] == ["configured_secret"]
+
+
+def test_a_value_that_is_not_a_url_is_still_a_secret() -> None:
+    value = "http://[::1:bad-port-secret"  # urlsplit refuses it
+    assert Redactor([value]).text(f"x {value} y") == f"x {MARK} y"
