@@ -95,6 +95,8 @@ class RunStore:
         reason = None
         if pid and not pid_alive(pid, record.get("pid_started")):
             reason = "its process died before it reported"
+        elif not pid and age > REAP_GRACE:  # starting takes milliseconds
+            reason = "hostd stopped while starting it"
         elif age > self.ttl_seconds + REAP_GRACE:
             reason = f"it ran past its TTL of {self.ttl_seconds:g} s and was stopped"
         if reason is None:
@@ -156,6 +158,9 @@ class RunStore:
                 "evidence": None,
                 "error_class": None,
             }
+            # Recorded before it starts: a hostd killed in between leaves a record (reaped later),
+            # never a run nobody knows of.
+            write_json_atomic(self._record_path(run_id), record)
             wrapper = [sys.executable, "-m", "ipai_ops.hostd_exec", str(self.result_path(run_id))]
             wrapper += ["--timeout", str(self.ttl_seconds)]
             if judge:
@@ -164,13 +169,23 @@ class RunStore:
                 wrapper += ["--secret-env", name]
             # Its own session: the run outlives a restart of hostd, and the TTL reaper can stop
             # the whole process group.
-            proc = subprocess.Popen(
-                [*wrapper, "--", *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            try:
+                proc = subprocess.Popen(
+                    [*wrapper, "--", *argv],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                failed = {
+                    "status": "error",
+                    "error_class": "action_error",
+                    "summary": f"could not start: {exc.strerror}",
+                    "finished_at": iso(utc_now()),
+                }
+                write_json_atomic(self.result_path(run_id), failed)
+                return {**record, **failed}, True
             record["pid"] = proc.pid
             record["pid_started"] = process_started(proc.pid)
             self._children[run_id] = proc

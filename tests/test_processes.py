@@ -3,20 +3,24 @@ that are not alive (zombies, reuse), killing a session, and first-writer-wins re
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ipai_ops.hostd_runs import RunStore, write_json_once
+from ipai_ops import hostd_runs
+from ipai_ops.hostd_runs import REAP_GRACE, RunStore, write_json_once
 
 from pytest_ipai.errors import ToolError
 from pytest_ipai.evidence.pack import pid_alive, process_started
 from pytest_ipai.proc import kill_session, run
+from pytest_ipai.timeutil import iso, utc_now
 
 
 def spawner(marker: str = "") -> str:
@@ -95,7 +99,14 @@ def test_a_wrapper_that_dies_without_reporting_is_reaped_with_what_it_left(
     assert started and store.get(record["run_id"])["status"] == "running"  # type: ignore[index]
     again, started = store.start("doctor", [sys.executable, "-c", "pass"], None, [])
     assert not started and again["run_id"] == record["run_id"]  # single flight
-    time.sleep(1.5)  # the wrapper has started its action
+    members: list[str] = []
+    deadline = time.monotonic() + 10
+    while len(members) < 3 and time.monotonic() < deadline:  # wrapper, action, its child
+        time.sleep(0.1)
+        members = subprocess.run(
+            ["pgrep", "-s", str(record["pid"])], capture_output=True, text=True, timeout=10
+        ).stdout.split()
+    assert len(members) == 3, members
     os.kill(record["pid"], 9)  # the wrapper alone dies; its action lives on in its session
     deadline = time.monotonic() + 10
     while (found := store.get(record["run_id"])) and found["status"] == "running":
@@ -106,9 +117,6 @@ def test_a_wrapper_that_dies_without_reporting_is_reaped_with_what_it_left(
     assert "died" in found["summary"]
     # The orphaned action and its child were killed with the run (SIGKILL lands at once, the
     # dead wait for their reaper: not alive is what counts).
-    members = subprocess.run(
-        ["pgrep", "-s", str(record["pid"])], capture_output=True, text=True, timeout=10
-    ).stdout.split()
     deadline = time.monotonic() + 10
     while any(pid_alive(int(pid)) for pid in members) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -130,3 +138,50 @@ def test_a_finished_run_reports_its_result(tmp_path: Path) -> None:
         "action_failed",
     )
     assert found["evidence"] == "/nonexistent"
+
+
+def test_a_run_hostd_never_got_to_start_is_reaped_after_the_grace(tmp_path: Path) -> None:
+    """hostd killed between writing the record and starting the wrapper: the record (pid
+    still null) holds the action only for the grace period."""
+    store = RunStore(tmp_path / "runs", ttl_seconds=600)
+    record = {
+        "run_id": "20261203T000000Z-0badc0de",
+        "action": "doctor",
+        "status": "running",
+        "pid": None,
+        "pid_started": None,
+        "started_at": iso(utc_now() - timedelta(seconds=5)),
+        "finished_at": None,
+        "exit_code": None,
+        "summary": "",
+        "evidence": None,
+        "error_class": None,
+    }
+    path = tmp_path / "runs" / f"{record['run_id']}.json"
+    path.write_text(json.dumps(record))
+    assert store.start("doctor", [sys.executable, "-c", "pass"], None, [])[1] is False
+    record["started_at"] = iso(utc_now() - timedelta(seconds=REAP_GRACE + 1))
+    path.write_text(json.dumps(record))
+    found = store.get(str(record["run_id"]))
+    assert found is not None and found["error_class"] == "reaped"
+    assert found["summary"] == "reaped: hostd stopped while starting it"
+    assert store.start("doctor", [sys.executable, "-c", "pass"], None, [])[1] is True
+
+
+def test_a_wrapper_that_cannot_start_is_an_error_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root, no limit makes fork fail on demand; the OS's answer is stood in for here.
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    store = RunStore(tmp_path / "runs", ttl_seconds=600)
+    monkeypatch.setattr(hostd_runs.subprocess, "Popen", refuse)
+    record, started = store.start("doctor", [sys.executable, "-c", "pass"], None, [])
+    assert started and record["status"] == "error" and record["error_class"] == "action_error"
+    monkeypatch.undo()
+    found = store.get(record["run_id"])
+    assert found is not None and found["summary"] == (
+        "could not start: Resource temporarily unavailable"
+    )
+    assert store.active("doctor") is None  # it does not hold the action
