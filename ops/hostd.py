@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request  # at module level: FastAPI resolves the dependency's annotations here
+
 from pytest_ipai.config import StackConfig
 from pytest_ipai.errors import EXIT_OK, IpaiError
 
@@ -27,6 +29,7 @@ from .hostd_runs import RunStore
 DEFAULT_LISTEN = "127.0.0.1:8787"
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
+INVALID = "INVALID_REQUEST"
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 
@@ -106,7 +109,7 @@ def action_argv(
         return [*base, "gate", "postdeploy", *where], None
     if action == "deploy_and_verify":
         if ref is None or not FULL_SHA.match(ref):
-            raise ApiError(400, "INVALID_REQUEST", "deploy_and_verify needs ref: a full 40-hex SHA")
+            raise ApiError(400, INVALID, "deploy_and_verify needs ref: a full 40-hex SHA")
         return [*base, "deploy", *where, "--ref", ref], None
     if action == "port_audit":
         gate = ["--", "-k", "test_no_public_ports"]
@@ -114,15 +117,17 @@ def action_argv(
     if action == "tail_logs":
         count = 200 if lines is None else lines
         if not 1 <= count <= 1000:
-            raise ApiError(400, "INVALID_REQUEST", "lines: between 1 and 1000")
+            raise ApiError(400, INVALID, "lines: between 1 and 1000")
         return [*base, "logs", "tail", *where, "--lines", str(count)], None
     return [*base, "evidence", "list", *where], None
 
 
 # --------------------------------------------------------------------------- the app
 def create_app(config: StackConfig, *, store: bool = True) -> Any:
-    from fastapi import Depends, FastAPI, Header, Query, Request
+    from fastapi import Depends, FastAPI, Header, Query
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     ttl = float(settings(config).get("run_ttl_minutes", 60)) * 60
     runs_store = RunStore(runs_dir(config), ttl) if store else None
@@ -135,24 +140,50 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
         title="pytest-ipai hostd",
         version="1",
         description="The host executor of pytest-ipai: allowlisted actions, one run per action.",
+        docs_url=None,  # the interactive pages load scripts from a CDN; the document is enough
+        redoc_url=None,
     )
+    generate = app.openapi
+    app.openapi = lambda: _without_422(generate())  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content=exc.body)
 
+    # A malformed request gets the same envelope as every other error (400 INVALID_REQUEST,
+    # naming the field), not FastAPI's 422 list; the value sent is never echoed.
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = list(exc.errors())
+        first = problems[0] if problems else {}
+        where = ".".join(str(part) for part in first.get("loc", ())) or "request"
+        message = f"{where}: {first.get('msg', 'invalid')}"
+        return JSONResponse(status_code=400, content=ApiError(400, INVALID, message).body)
+
     # Auth and status reads are async: they read two small local files, and a burst of polls
     # is served on the event loop without a thread-pool hop each (bench/bench_hostd.py: about
     # 40% lower latency). Starting a run stays sync: it takes a file lock and forks.
+    # The dependency documents the header and guards each operation; TokenGate (below) runs
+    # the same check before FastAPI reads a body, so not even a parse error answers first.
     async def authorized(
+        request: Request,
         authorization: str | None = Header(default=None, description="Bearer TOKEN"),
     ) -> None:
-        expected = read_token(config)
-        if not expected:
-            raise ApiError(503, "HOSTD_AUTH_MISSING", "hostd has no admin token configured")
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-            raise ApiError(403, "HOSTD_FORBIDDEN", "a valid admin token is required")
+        if request.scope.get("ipai.token_ok"):
+            return  # TokenGate has checked this very request
+        problem = token_problem(config, authorization)
+        if problem is not None:
+            raise problem
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own answers (unknown path, wrong method, a body it cannot parse) in the
+        # envelope every error has.
+        kind = {400: INVALID, 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            exc.status_code, "HTTP_ERROR"
+        )
+        body = ApiError(exc.status_code, kind, str(exc.detail)).body
+        return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
     @app.post(
         "/api/exec",
@@ -205,7 +236,42 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
             raise ApiError(404, "RUN_NOT_FOUND", "no run with that id")
         return record
 
+    app.add_middleware(TokenGate, config=config)
     return app
+
+
+def token_problem(config: StackConfig, authorization: str | None) -> ApiError | None:
+    """Why a request may not proceed (no token configured, a wrong one), or None."""
+    expected = read_token(config)
+    if not expected:
+        return ApiError(503, "HOSTD_AUTH_MISSING", "hostd has no admin token configured")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        return ApiError(403, "HOSTD_FORBIDDEN", "a valid admin token is required")
+    return None
+
+
+class TokenGate:
+    """ASGI middleware: every ``/api/`` request is refused before anything reads its body
+    unless it carries the admin token."""
+
+    def __init__(self, app: Any, config: StackConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith("/api/"):
+            raw = dict(scope["headers"]).get(b"authorization")
+            header = None if raw is None else raw.decode("latin-1")
+            problem = token_problem(self.config, header)
+            if problem is not None:
+                from starlette.responses import JSONResponse
+
+                answer = JSONResponse(status_code=problem.status, content=problem.body)
+                await answer(scope, receive, send)
+                return
+            scope["ipai.token_ok"] = True
+        await self.app(scope, receive, send)
 
 
 def _maintenance_holder(flag: Path | None) -> str | None:
@@ -225,6 +291,16 @@ def openapi_document() -> str:
         file=Path("ipai.toml"), raw={}, env=Environment("prod", {}, Path("/nonexistent"))
     )
     return json.dumps(create_app(placeholder, store=False).openapi(), indent=1, sort_keys=True)
+
+
+def _without_422(document: dict[str, Any]) -> dict[str, Any]:
+    """Validation errors are answered as 400 INVALID_REQUEST, never as FastAPI's 422."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        document["components"]["schemas"].pop(name, None)
+    return document
 
 
 def serve(config: StackConfig, listen: str | None) -> int:

@@ -106,6 +106,36 @@ def test_shipped_openapi_document_is_the_apps() -> None:
     assert json.loads(proc.stdout) == json.loads(shipped)
 
 
+def test_malformed_requests_get_the_error_envelope(hostd: Hostd) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    cases = [
+        ({"action": "tail_logs", "lines": "many"}, "body.lines: "),
+        ({"ref": "0" * 40}, "body.action: Field required"),
+        ({"action": "x" * 65}, "body.action: String should have at most 64 characters"),
+    ]
+    for body, message in cases:
+        answer = requests.post(f"{hostd.url}/api/exec", json=body, headers=bearer, timeout=10)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_class"] == "INVALID_REQUEST"
+        assert answer.json()["message"].startswith(message)
+    answer = requests.post(f"{hostd.url}/api/exec", data=b"{not json", headers=bearer, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error_class"] == "INVALID_REQUEST"
+    # The token is checked before the body is looked at, even one that cannot be parsed.
+    for bad in ({"json": {"lines": "x"}}, {"data": b"{not json"}, {"files": {"f": b"x"}}):
+        answer = requests.post(f"{hostd.url}/api/exec", timeout=10, **bad)
+        assert answer.status_code == 403 and answer.json()["error_class"] == "HOSTD_FORBIDDEN"
+    answer = requests.post(f"{hostd.url}/api/exec", files={"f": b"x"}, headers=bearer, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error_class"] == "INVALID_REQUEST"
+    answer = requests.get(f"{hostd.url}/api/nothing", headers=bearer, timeout=10)
+    assert answer.status_code == 404 and answer.json()["error_class"] == "NOT_FOUND"
+    answer = requests.delete(f"{hostd.url}/api/runs", headers=bearer, timeout=10)
+    assert answer.status_code == 405 and answer.json()["error_class"] == "METHOD_NOT_ALLOWED"
+    served = requests.get(f"{hostd.url}/openapi.json", timeout=10).json()
+    assert served == json.loads((ROOT / "schemas" / "hostd.openapi.json").read_text())
+    assert requests.get(f"{hostd.url}/docs", timeout=10).status_code == 404
+    assert not list(hostd.runs.glob("*.json"))
+
+
 def test_schemathesis_finds_no_5xx_and_runs_nothing_without_the_token(hostd: Hostd) -> None:
     for headers in ([], ["-H", "Authorization: Bearer not-the-token"]):
         proc = subprocess.run(
@@ -116,7 +146,7 @@ def test_schemathesis_finds_no_5xx_and_runs_nothing_without_the_token(hostd: Hos
                 "--url",
                 hostd.url,
                 "--checks",
-                "not_a_server_error",
+                "not_a_server_error,status_code_conformance,response_schema_conformance",
                 "--max-examples",
                 "40",
                 "--seed",
