@@ -130,7 +130,8 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     ttl = float(settings(config).get("run_ttl_minutes", 60)) * 60
-    runs_store = RunStore(runs_dir(config), ttl) if store else None
+    keep = float(settings(config).get("run_keep_days", 30))
+    runs_store = RunStore(runs_dir(config), ttl, keep) if store else None
     secret_env = list(config.env.secret_env_vars)
 
     errors: dict[int | str, dict[str, Any]] = {

@@ -16,11 +16,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pytest_ipai.evidence.fsio import write_json_atomic
-from pytest_ipai.evidence.pack import new_run_id, pid_alive, process_started
+from pytest_ipai.evidence.pack import RUN_ID_TIME, new_run_id, pid_alive, process_started
 from pytest_ipai.proc import kill_session
 from pytest_ipai.timeutil import iso, parse_iso, utc_now
 
@@ -29,6 +30,11 @@ RUNNING = "running"
 # only when that did not happen, a little later, so the two never race for the result.
 REAP_GRACE = 30.0
 FINISHED = ("passed", "failed", "error")
+
+
+def run_id_prefix(moment: datetime) -> str:
+    """The start of every run id of a run started at ``moment`` (they sort by time)."""
+    return moment.strftime(RUN_ID_TIME)
 
 
 def write_json_once(path: Path, data: Any) -> bool:
@@ -45,9 +51,10 @@ def write_json_once(path: Path, data: Any) -> bool:
 
 
 class RunStore:
-    def __init__(self, folder: Path, ttl_seconds: float) -> None:
+    def __init__(self, folder: Path, ttl_seconds: float, keep_days: float = 30) -> None:
         self.folder = folder
         self.ttl_seconds = ttl_seconds
+        self.keep_days = keep_days
         self._lock = threading.Lock()
         # Wrappers this hostd started: polled so that a finished one is waited for, not left
         # as a zombie that would look alive.
@@ -117,8 +124,9 @@ class RunStore:
             return self.get(record["run_id"]) or record  # it reported after all, just now
         return {**record, **finish}
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        names = sorted(
+    def _names(self) -> list[str]:
+        """Run ids, newest first (a run id starts with its UTC start time)."""
+        return sorted(
             (
                 p.name[: -len(".json")]
                 for p in self.folder.glob("*.json")
@@ -126,14 +134,36 @@ class RunStore:
             ),
             reverse=True,
         )
-        found = [self.get(name) for name in names[:limit]]
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        found = [self.get(name) for name in self._names()[:limit]]
         return [r for r in found if r is not None]
 
     def active(self, action: str) -> dict[str, Any] | None:
-        for record in self.runs(limit=200):
-            if record["action"] == action and record["status"] == RUNNING:
+        """The running run of ``action``. Every run young enough to be running is looked at,
+        however many others started since; an older one is reaped by now."""
+        since = run_id_prefix(utc_now() - timedelta(seconds=self.ttl_seconds + REAP_GRACE + 60))
+        for name in self._names():
+            if name < since:
+                break
+            record = self.get(name)
+            if record and record["action"] == action and record["status"] == RUNNING:
                 return record
         return None
+
+    def prune(self, keep_days: float) -> int:
+        """Delete the records of finished runs that started more than ``keep_days`` ago (their
+        packs stay: they are the evidence); the number deleted."""
+        before = run_id_prefix(utc_now() - timedelta(days=keep_days))
+        deleted = 0
+        for name in reversed(self._names()):
+            if name >= before:
+                break
+            if self.result_path(name).is_file():
+                self._record_path(name).unlink(missing_ok=True)
+                self.result_path(name).unlink(missing_ok=True)
+                deleted += 1
+        return deleted
 
     def start(
         self, action: str, argv: list[str], judge: str | None, secret_env: list[str]
@@ -141,6 +171,7 @@ class RunStore:
         """Start ``argv`` as a run of ``action``, or return the live run of it. The bool says
         whether a new run was started."""
         with self.exclusive():
+            self.prune(self.keep_days)
             running = self.active(action)
             if running is not None:
                 return running, False

@@ -10,15 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ipai_ops import hostd_runs
 from ipai_ops.hostd_runs import REAP_GRACE, RunStore, write_json_once
 
 from pytest_ipai.errors import ToolError
-from pytest_ipai.evidence.pack import pid_alive, process_started
+from pytest_ipai.evidence.pack import new_run_id, pid_alive, process_started
 from pytest_ipai.proc import kill_session, run
 from pytest_ipai.timeutil import iso, utc_now
 
@@ -140,25 +141,36 @@ def test_a_finished_run_reports_its_result(tmp_path: Path) -> None:
     assert found["evidence"] == "/nonexistent"
 
 
-def test_a_run_hostd_never_got_to_start_is_reaped_after_the_grace(tmp_path: Path) -> None:
-    """hostd killed between writing the record and starting the wrapper: the record (pid
-    still null) holds the action only for the grace period."""
-    store = RunStore(tmp_path / "runs", ttl_seconds=600)
-    record = {
-        "run_id": "20261203T000000Z-0badc0de",
-        "action": "doctor",
+def write_record(
+    store: RunStore, action: str, started: datetime, result: str | None = None
+) -> dict[str, Any]:
+    """A run record as hostd writes it (pid not yet known), with a result file when given."""
+    run_id = new_run_id(started)
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "action": action,
         "status": "running",
         "pid": None,
         "pid_started": None,
-        "started_at": iso(utc_now() - timedelta(seconds=5)),
+        "started_at": iso(started),
         "finished_at": None,
         "exit_code": None,
         "summary": "",
         "evidence": None,
         "error_class": None,
     }
-    path = tmp_path / "runs" / f"{record['run_id']}.json"
-    path.write_text(json.dumps(record))
+    (store.folder / f"{run_id}.json").write_text(json.dumps(record))
+    if result is not None:
+        (store.folder / f"{run_id}.result.json").write_text(json.dumps({"status": result}))
+    return record
+
+
+def test_a_run_hostd_never_got_to_start_is_reaped_after_the_grace(tmp_path: Path) -> None:
+    """hostd killed between writing the record and starting the wrapper: the record (pid
+    still null) holds the action only for the grace period."""
+    store = RunStore(tmp_path / "runs", ttl_seconds=600)
+    record = write_record(store, "doctor", utc_now() - timedelta(seconds=5))
+    path = store.folder / f"{record['run_id']}.json"
     assert store.start("doctor", [sys.executable, "-c", "pass"], None, [])[1] is False
     record["started_at"] = iso(utc_now() - timedelta(seconds=REAP_GRACE + 1))
     path.write_text(json.dumps(record))
@@ -185,3 +197,30 @@ def test_a_wrapper_that_cannot_start_is_an_error_run(
         "could not start: Resource temporarily unavailable"
     )
     assert store.active("doctor") is None  # it does not hold the action
+
+
+def test_single_flight_sees_a_run_under_any_number_of_newer_ones(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs", ttl_seconds=600)
+    now = utc_now()
+    deploy = write_record(store, "deploy_and_verify", now - timedelta(seconds=20))
+    (store.folder / f"{deploy['run_id']}.json").write_text(
+        json.dumps({**deploy, "pid": os.getpid(), "pid_started": process_started(os.getpid())})
+    )  # a live process: this run is running
+    for n in range(300):  # a busy monitor's finished runs since
+        write_record(store, "tail_logs", now - timedelta(seconds=10, milliseconds=-n), "passed")
+    again, started = store.start("deploy_and_verify", [sys.executable, "-c", "pass"], None, [])
+    assert not started and again["run_id"] == deploy["run_id"]
+
+
+def test_old_finished_records_are_pruned_and_nothing_else(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs", ttl_seconds=600, keep_days=30)
+    now = utc_now()
+    old = [write_record(store, "doctor", now - timedelta(days=31 + n), "passed") for n in range(3)]
+    young = write_record(store, "doctor", now - timedelta(days=29), "failed")
+    stuck = write_record(store, "port_audit", now - timedelta(days=40))  # never reported
+    assert store.prune(30) == 3
+    left = {p.name.split(".")[0] for p in store.folder.glob("*.json")}
+    assert left == {young["run_id"], stuck["run_id"]}
+    assert not any(store.folder.glob(f"{old[0]['run_id']}*"))
+    store.start("evidence_list", [sys.executable, "-c", "pass"], None, [])  # prunes as it starts
+    assert store.get(stuck["run_id"])["error_class"] == "reaped"  # type: ignore[index]

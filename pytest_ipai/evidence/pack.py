@@ -37,9 +37,12 @@ RESULTS_SCHEMA = "ipai/results/1"
 MAX_BLOB_BYTES = 8 * 1024 * 1024
 
 
+RUN_ID_TIME = "%Y%m%dT%H%M%SZ"  # run ids start with their UTC start time: they sort by it
+
+
 def new_run_id(moment: datetime | None = None) -> str:
     moment = moment or utc_now()
-    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    return f"{moment.strftime(RUN_ID_TIME)}-{secrets.token_hex(4)}"
 
 
 def check_run_id(run_id: str) -> str:
