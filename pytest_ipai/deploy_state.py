@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import IpaiError
 from .evidence.fsio import write_json_atomic
-from .evidence.pack import pid_alive
+from .proc import pid_alive
 from .schema import first_problem
 from .timeutil import iso, parse_iso, utc_now
 

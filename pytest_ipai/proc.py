@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .errors import ToolError
 
+DEAD = ("Z", "X")  # /proc states of a process that has exited (zombie, dead)
+
 
 def run(
     argv: Sequence[str],
@@ -91,6 +93,29 @@ def proc_stat(pid: int) -> list[str] | None:
     return text[text.rfind(")") + 2 :].split()
 
 
+def pid_alive(pid: int, started: int | None = None) -> bool:
+    """Whether ``pid`` is a live process: a zombie (exited, not yet waited for) is not, nor,
+    when ``started`` (from ``process_started``) is given, a later process that reuses the pid."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    fields = proc_stat(pid)
+    if fields is None:
+        return True  # no /proc: signal 0 is all we can tell
+    if fields[0] in DEAD:
+        return False
+    return started is None or int(fields[19]) == started
+
+
+def process_started(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), to tell pid reuse apart."""
+    fields = proc_stat(pid)
+    return None if fields is None else int(fields[19])
+
+
 def kill_session(session: int) -> int:
     """SIGKILL every process of ``session`` (Linux /proc); the number signalled. Never our own
     session, nor a session id that is not a real process leader."""
@@ -101,7 +126,7 @@ def kill_session(session: int) -> int:
         if not entry.name.isdigit():
             continue
         fields = proc_stat(int(entry.name))
-        if fields and len(fields) > 3 and int(fields[3]) == session and fields[0] not in "ZX":
+        if fields and len(fields) > 3 and int(fields[3]) == session and fields[0] not in DEAD:
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed += 1

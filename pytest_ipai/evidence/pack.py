@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import IpaiError
-from ..proc import proc_stat
 from ..results import GateResult, coverage, summary
 from ..timeutil import parse_iso, utc_now
 from . import allure, junit
@@ -230,26 +229,3 @@ def file_sha256(path: Path) -> str:
 
 def host_name() -> str:
     return socket.gethostname()
-
-
-def pid_alive(pid: int, started: int | None = None) -> bool:
-    """Whether ``pid`` is a live process: a zombie (exited, not yet waited for) is not, nor,
-    when ``started`` (from ``process_started``) is given, a later process that reuses the pid."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    fields = proc_stat(pid)
-    if fields is None:
-        return True  # no /proc: signal 0 is all we can tell
-    if fields[0] in ("Z", "X"):
-        return False
-    return started is None or int(fields[19]) == started
-
-
-def process_started(pid: int) -> int | None:
-    """The start time of ``pid`` in clock ticks since boot (Linux), to tell pid reuse apart."""
-    fields = proc_stat(pid)
-    return None if fields is None else int(fields[19])

@@ -10,11 +10,12 @@ from typing import Any
 
 from ..errors import EXIT_USAGE
 from ..policy import GatePolicy
+from ..proc import pid_alive
 from ..redact import Redactor
 from ..results import ERROR, NOT_RUN, GateResult, suite_exit_code
 from ..timeutil import iso, utc_now
 from .journal import read_entries
-from .pack import STAGING, Staging, host_name, pid_alive
+from .pack import STAGING, Staging, host_name
 
 
 def expected_entry(gate: GatePolicy) -> dict[str, Any]:
