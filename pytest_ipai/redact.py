@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 MARK = "[REDACTED]"
 _VALUE = r"(?![\[$<*{])[^\s\"',;)]{8,}"
+
+_URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^:/\s@]+:([^@\s/]+)@", re.I)
+_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*('[^']*'|[^\s']+)", re.I)
 
 # (kind, pattern, group holding the secret or 0 for the whole match)
 PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
@@ -26,8 +28,8 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
         ),
         0,
     ),
-    ("url_password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^:/\s@]+:([^@\s/]+)@", re.I), 1),
-    ("dsn_password", re.compile(r"\bpassword\s*=\s*('[^']*'|[^\s']+)", re.I), 1),
+    ("url_password", _URL_PASSWORD, 1),
+    ("dsn_password", _DSN_PASSWORD, 1),
     (
         "github_token",
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
@@ -57,14 +59,11 @@ def secret_parts(values: Iterable[str]) -> set[str]:
     parts: set[str] = set()
     for value in values:
         parts.add(value)
-        with suppress(ValueError):  # not a URL (a bad IPv6 host): the value itself still counts
-            parts.add(unquote(urlsplit(value).password or ""))
-        for match in _CONNINFO_PASSWORD.finditer(value):
-            parts.add(match.group(1).strip("'"))
+        for pattern in (_URL_PASSWORD, _DSN_PASSWORD):
+            for match in pattern.finditer(value):
+                password = match.group(1).strip("'")
+                parts.update((password, unquote(password)))  # a URL's may be percent-encoded
     return {p for p in parts if len(p) >= 4}
-
-
-_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('[^']*'|\S+)")
 
 
 @dataclass(frozen=True)
