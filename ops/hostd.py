@@ -15,9 +15,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
-
-from fastapi import Request  # at module level: FastAPI resolves the dependency's annotations here
+from typing import TYPE_CHECKING, Any
 
 from pytest_ipai.config import StackConfig
 from pytest_ipai.errors import EXIT_OK, IpaiError
@@ -25,6 +23,10 @@ from pytest_ipai.errors import EXIT_OK, IpaiError
 from .deploy_run import state_dir
 from .hostd_models import ACTIONS, ErrorBody, ExecAccepted, ExecRequest, RunRecord
 from .hostd_runs import RunStore
+
+if TYPE_CHECKING:  # FastAPI is imported when the app is built: ipai doctor does not load it
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
 
 DEFAULT_LISTEN = "127.0.0.1:8787"
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -159,22 +161,14 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
         first = problems[0] if problems else {}
         where = ".".join(str(part) for part in first.get("loc", ())) or "request"
         message = f"{where}: {first.get('msg', 'invalid')}"
-        return JSONResponse(status_code=400, content=ApiError(400, INVALID, message).body)
+        return await api_error(_request, ApiError(400, INVALID, message))
 
-    # Auth and status reads are async: they read two small local files, and a burst of polls
-    # is served on the event loop without a thread-pool hop each (bench/bench_hostd.py: about
-    # 40% lower latency). Starting a run stays sync: it takes a file lock and forks.
-    # The dependency documents the header and guards each operation; TokenGate (below) runs
-    # the same check before FastAPI reads a body, so not even a parse error answers first.
-    async def authorized(
-        request: Request,
+    # The token is checked by TokenGate (below), before FastAPI reads a body; this dependency
+    # only puts the header into the OpenAPI document.
+    async def bearer_header(
         authorization: str | None = Header(default=None, description="Bearer TOKEN"),
     ) -> None:
-        if request.scope.get("ipai.token_ok"):
-            return  # TokenGate has checked this very request
-        problem = token_problem(config, authorization)
-        if problem is not None:
-            raise problem
+        return None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -190,7 +184,7 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
         "/api/exec",
         response_model=ExecAccepted,
         responses=errors,
-        dependencies=[Depends(authorized)],
+        dependencies=[Depends(bearer_header)],
     )
     def execute(
         body: ExecRequest,
@@ -226,8 +220,11 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
         "/api/runs",
         response_model=RunRecord | list[RunRecord],
         responses=errors,
-        dependencies=[Depends(authorized)],
+        dependencies=[Depends(bearer_header)],
     )
+    # Status reads are async: a burst of polls is served on the event loop without a
+    # thread-pool hop each (bench/bench_hostd.py: about 40% lower latency). Starting a run
+    # stays sync: it takes a file lock and forks.
     async def runs(id: str | None = Query(default=None, max_length=64)) -> Any:
         assert runs_store is not None
         if id is None:
@@ -257,8 +254,11 @@ class TokenGate:
     unless it carries the admin token."""
 
     def __init__(self, app: Any, config: StackConfig) -> None:
+        from starlette.responses import JSONResponse
+
         self.app = app
         self.config = config
+        self.refusal = JSONResponse
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and str(scope["path"]).startswith("/api/"):
@@ -266,12 +266,9 @@ class TokenGate:
             header = None if raw is None else raw.decode("latin-1")
             problem = token_problem(self.config, header)
             if problem is not None:
-                from starlette.responses import JSONResponse
-
-                answer = JSONResponse(status_code=problem.status, content=problem.body)
+                answer = self.refusal(status_code=problem.status, content=problem.body)
                 await answer(scope, receive, send)
                 return
-            scope["ipai.token_ok"] = True
         await self.app(scope, receive, send)
 
 
