@@ -283,7 +283,8 @@ def _print_result(result: dict[str, Any]) -> None:
     print(f"duration: {result['duration']:.1f}s, {budget} the {minutes:g} min budget")
     for name, path in result["evidence"].items():
         print(f"{name}: {path}")
-    own = [path for name, path in result["evidence"].items() if name.startswith(result["command"])]
+    mine = f"{result['command']}-"
+    own = [path for name, path in result["evidence"].items() if name.startswith(mine)]
     if own:  # the run's own pack, in the line every driver ends with (hostd reads it)
         print(f"pack: {own[-1]}")
 

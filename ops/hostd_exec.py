@@ -37,10 +37,10 @@ def judge(argv: list[str], code: int, stdout: str, gate: str | None) -> dict[str
         counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
         summary = f"exit {code}: {counts}"
         if (pack / "deploy_result.json").is_file():  # a deploy or rollback: its outcome first
-            result = json.loads((pack / "deploy_result.json").read_text("utf-8"))
-            verdict = f" ({result['verdict']}, {result['rule']})" if result.get("verdict") else ""
-            failure = f", {result['error_class']}" if result.get("error_class") else ""
-            summary = f"exit {code}: {result['overall']}{verdict}{failure}"
+            deploy = json.loads((pack / "deploy_result.json").read_text("utf-8"))
+            verdict = f" ({deploy['verdict']}, {deploy['rule']})" if deploy.get("verdict") else ""
+            failure = f", {deploy['error_class']}" if deploy.get("error_class") else ""
+            summary = f"exit {code}: {deploy['overall']}{verdict}{failure}"
         if gate is not None:
             result = next((r for r in document["results"] if r["gate_id"] == gate), None)
             if result is None or result["status"] != "pass":

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ipai.evidence.fsio import write_json_atomic
-from pytest_ipai.evidence.pack import RUN_ID_TIME, new_run_id, pid_alive, process_started
-from pytest_ipai.proc import kill_session
+from pytest_ipai.evidence.pack import RUN_ID_TIME, new_run_id
+from pytest_ipai.proc import kill_session, pid_alive, process_started
 from pytest_ipai.timeutil import iso, parse_iso, utc_now
 
 RUNNING = "running"
@@ -35,6 +35,24 @@ FINISHED = ("passed", "failed", "error")
 def run_id_prefix(moment: datetime) -> str:
     """The start of every run id of a run started at ``moment`` (they sort by time)."""
     return moment.strftime(RUN_ID_TIME)
+
+
+def new_record(action: str, started: datetime | None = None) -> dict[str, Any]:
+    """The record of a run of ``action`` about to start (its wrapper's pid not known yet)."""
+    started = started or utc_now()
+    return {
+        "run_id": new_run_id(started),
+        "action": action,
+        "status": RUNNING,
+        "pid": None,
+        "pid_started": None,
+        "started_at": iso(started),
+        "finished_at": None,
+        "exit_code": None,
+        "summary": "",
+        "evidence": None,
+        "error_class": None,
+    }
 
 
 def write_json_once(path: Path, data: Any) -> bool:
@@ -98,9 +116,10 @@ class RunStore:
             if self.result_path(record["run_id"]).is_file():  # it reported as it exited
                 return self.get(record["run_id"]) or record
         pid = int(record.get("pid") or 0)
+        ours = bool(pid) and pid_alive(pid, record.get("pid_started"))  # the wrapper still runs
         age = (utc_now() - parse_iso(record["started_at"])).total_seconds()
         reason = None
-        if pid and not pid_alive(pid, record.get("pid_started")):
+        if pid and not ours:
             reason = "its process died before it reported"
         elif not pid and age > REAP_GRACE:  # starting takes milliseconds
             reason = "hostd stopped while starting it"
@@ -111,7 +130,7 @@ class RunStore:
         # The wrapper leads a session of its own; whatever is left of it (the action and its
         # workers) can no longer report, so none of it may linger.
         # (A pid now used by another process is left alone: its session is not ours.)
-        if pid and (not pid_alive(pid) or pid_alive(pid, record.get("pid_started"))):
+        if pid and (ours or not pid_alive(pid)):
             kill_session(pid)
         finish = {
             "status": "error",
@@ -175,20 +194,8 @@ class RunStore:
             running = self.active(action)
             if running is not None:
                 return running, False
-            run_id = new_run_id()
-            record: dict[str, Any] = {
-                "run_id": run_id,
-                "action": action,
-                "status": RUNNING,
-                "pid": None,
-                "pid_started": None,
-                "started_at": iso(utc_now()),
-                "finished_at": None,
-                "exit_code": None,
-                "summary": "",
-                "evidence": None,
-                "error_class": None,
-            }
+            record = new_record(action)
+            run_id = record["run_id"]
             # Recorded before it starts: a hostd killed in between leaves a record (reaped later),
             # never a run nobody knows of.
             write_json_atomic(self._record_path(run_id), record)
