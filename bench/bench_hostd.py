@@ -16,14 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -31,16 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "examples" / "demo"))
 import build as demo_build  # noqa: E402
-from conftest import IPAI, seed_modules, set_env_keys  # noqa: E402
-from loopback import free_port, wait_port  # noqa: E402
+from conftest import seed_modules, set_env_keys  # noqa: E402
+from hostd_bed import TOKEN, HostdServer, users_traffic  # noqa: E402
+from loopback import free_port  # noqa: E402
 from odoo_db import drop_test_databases, make_odoo_db  # noqa: E402
 from podman_bed import Bed  # noqa: E402
 from test_network_gate import allow, current_public  # noqa: E402
 
-TOKEN = "bench-token-0123456789abcdef"
 
-
-def burst(url: str, run_id: str, polls: int) -> tuple[list[float], int, int]:
+def burst(hostd: HostdServer, run_id: str, polls: int) -> tuple[list[float], int, int]:
     """``polls`` concurrent status requests released together: latencies, errors, running."""
     gate = threading.Barrier(polls)
     latencies: list[float] = []
@@ -51,12 +47,7 @@ def burst(url: str, run_id: str, polls: int) -> tuple[list[float], int, int]:
         gate.wait(timeout=60)
         started = time.perf_counter()
         try:
-            answer = requests.get(
-                f"{url}/api/runs",
-                params={"id": run_id},
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=30,
-            )
+            answer = hostd.run(run_id)
             ok = answer.status_code == 200
             running = ok and answer.json()["status"] == "running"
         except requests.RequestException:
@@ -92,12 +83,16 @@ def main() -> None:
         db = make_odoo_db(base, partners=100, files=1)
         seed_modules(db)
         project = bed.project(base)
-        odoo_port, hostd_port = free_port(), free_port()
+        odoo_port = free_port()
+        (base / "hostd").mkdir()
+        hostd = HostdServer(
+            stack / "ipai.toml", base / "hostd", env={**os.environ, "DEMO_DSN": db.dsn}
+        )
         state = base / "state" / "state.json"
         state.parent.mkdir()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 5))
         state.write_text(json.dumps({"last_deploy_timestamp": stamp}))
-        (base / "token").write_text(TOKEN)
+        hostd.token_file.write_text(TOKEN)
         set_env_keys(
             stack,
             database=db.name,
@@ -108,15 +103,9 @@ def main() -> None:
             log_source={"container": "odoo"},
             services={"odoo": "odoo"},
             state_file=str(state),
-            hostd={
-                "listen": f"127.0.0.1:{hostd_port}",
-                "token_file": str(base / "token"),
-                "runs_dir": str(base / "runs"),
-            },
+            hostd={**hostd.settings(), "run_ttl_minutes": 60},
         )
         allow(stack, current_public())  # this machine's own listeners are not the stack's
-        env: dict[str, Any] = {**os.environ, "DEMO_DSN": db.dsn}
-        hostd: subprocess.Popen[bytes] | None = None
         try:
             # Each request to the stand-in takes 1 s: the doctor outlives the burst.
             bed.standin(
@@ -129,41 +118,21 @@ def main() -> None:
                 dsn=db.dsn,
                 project=project,
             )
-            with ThreadPoolExecutor(max_workers=25) as pool:  # users' traffic to judge by
-                url = f"http://127.0.0.1:{odoo_port}/"
-                list(pool.map(lambda _: requests.get(url, timeout=20), range(25)))
-            hostd = subprocess.Popen(
-                [*IPAI, "hostd", "serve", "--config", str(stack / "ipai.toml")],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            wait_port(hostd_port, proc=hostd)
-            url = f"http://127.0.0.1:{hostd_port}"
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            run_id = requests.post(
-                f"{url}/api/exec", json={"action": "doctor"}, headers=headers, timeout=10
-            ).json()["run_id"]
+            users_traffic(odoo_port)
+            hostd.start()
+            run_id = hostd.exec("doctor").json()["run_id"]
             started = time.monotonic()
-            live, live_errors, running = burst(url, run_id, polls)
+            live, live_errors, running = burst(hostd, run_id, polls)
             burst_seconds = time.monotonic() - started
             alone = []  # one caller at a time: the service time without queueing
             for _ in range(50):
                 began = time.perf_counter()
-                requests.get(f"{url}/api/runs", params={"id": run_id}, headers=headers, timeout=10)
+                hostd.run(run_id)
                 alone.append(time.perf_counter() - began)
-            while True:
-                record = requests.get(
-                    f"{url}/api/runs", params={"id": run_id}, headers=headers, timeout=10
-                ).json()
-                if record["status"] != "running":
-                    break
-                time.sleep(0.5)
-            idle, idle_errors, _ = burst(url, run_id, polls)
+            record = hostd.wait(run_id, seconds=600)
+            idle, idle_errors, _ = burst(hostd, run_id, polls)
         finally:
-            if hostd is not None:
-                hostd.terminate()
-                hostd.wait(15)
+            hostd.kill()
             bed.remove(f"{project}-odoo")
             bed.close()
             drop_test_databases(db.name)

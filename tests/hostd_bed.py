@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,14 @@ from conftest import IPAI
 from loopback import free_port, wait_port
 
 TOKEN = "s3cret-admin-token-0123456789"
+
+
+def users_traffic(port: int, requests_count: int = 25) -> None:
+    """Concurrent requests to the Odoo on ``port``, so that the error-rate gate of a doctor has
+    enough of them to judge (its ``min_samples`` is 20)."""
+    url = f"http://127.0.0.1:{port}/"
+    with ThreadPoolExecutor(max_workers=requests_count) as pool:
+        list(pool.map(lambda _: requests.get(url, timeout=20), range(requests_count)))
 
 
 class HostdServer:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import ROOT, run_ipai, set_env_keys
-from hostd_bed import TOKEN, HostdServer
+from hostd_bed import TOKEN, HostdServer, users_traffic
 from podman_bed import podman
 
 
@@ -42,9 +42,7 @@ class Hostd(HostdServer):
         that the error-rate gate has enough requests to judge: a doctor of it passes."""
         started = self.odoo(*flags)
         self.container = started.name
-        url = f"http://127.0.0.1:{started.port}/"
-        with ThreadPoolExecutor(max_workers=25) as pool:
-            list(pool.map(lambda _: requests.get(url, timeout=20), range(25)))
+        users_traffic(started.port)
 
     def slow_odoo(self) -> None:
         """A stand-in that answers every request after 3 s: the doctor still passes (the

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 from ipai_ops import hostd_runs
-from ipai_ops.hostd_runs import REAP_GRACE, RunStore, write_json_once
+from ipai_ops.hostd_runs import REAP_GRACE, RunStore, new_record, write_json_once
 
 from pytest_ipai.errors import ToolError
-from pytest_ipai.evidence.pack import new_run_id, pid_alive, process_started
-from pytest_ipai.proc import kill_session, run
+from pytest_ipai.proc import kill_session, pid_alive, process_started, run
 from pytest_ipai.timeutil import iso, utc_now
 
 
@@ -145,20 +144,8 @@ def write_record(
     store: RunStore, action: str, started: datetime, result: str | None = None
 ) -> dict[str, Any]:
     """A run record as hostd writes it (pid not yet known), with a result file when given."""
-    run_id = new_run_id(started)
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "action": action,
-        "status": "running",
-        "pid": None,
-        "pid_started": None,
-        "started_at": iso(started),
-        "finished_at": None,
-        "exit_code": None,
-        "summary": "",
-        "evidence": None,
-        "error_class": None,
-    }
+    record = new_record(action, started)
+    run_id = record["run_id"]
     (store.folder / f"{run_id}.json").write_text(json.dumps(record))
     if result is not None:
         (store.folder / f"{run_id}.result.json").write_text(json.dumps({"status": result}))
