@@ -30,7 +30,7 @@ from deploy_bed import git, make_deploy_bed  # noqa: E402
 from odoo_db import drop_test_databases  # noqa: E402
 from podman_bed import Bed  # noqa: E402
 
-from pytest_ipai.timeutil import parse_iso  # noqa: E402
+from pytest_ipai.core.timeutil import parse_iso  # noqa: E402
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_ipai.config.policy import load_policy
+from pytest_ipai.core.results import BlobRef, GateResult
 from pytest_ipai.evidence.pack import Staging
 from pytest_ipai.evidence.publish import publish_run
-from pytest_ipai.policy import load_policy
-from pytest_ipai.results import BlobRef, GateResult
 
 
 def make_project(root: Path, gates: int, probe_ms: float = 0.0) -> None:

@@ -25,9 +25,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from pytest_ipai.addons.addons_manifest import load_addons_manifest
 from pytest_ipai.addons.stack import load_stack_addons
-from pytest_ipai.addons_manifest import load_addons_manifest
-from pytest_ipai.config import load_config
+from pytest_ipai.config.stack import load_config
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
 FLOOR = textwrap.dedent("""

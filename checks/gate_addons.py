@@ -7,9 +7,9 @@ import json
 import pytest
 
 from pytest_ipai.addons.stack import StackAddons
-from pytest_ipai.config import StackConfig
-from pytest_ipai.paths import rel
-from pytest_ipai.recorder import GateRecorder
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.paths import rel
+from pytest_ipai.core.recorder import GateRecorder
 
 pytestmark = [pytest.mark.predeploy]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from pytest_ipai.backup.store import backups
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.recorder import GateRecorder
-from pytest_ipai.timeutil import utc_now
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.core.timeutil import utc_now
 
 pytestmark = [pytest.mark.predeploy]
 

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
+from pytest_ipai.addons.migrations import ORDER, ModuleRow, compare
 from pytest_ipai.addons.stack import StackAddons
-from pytest_ipai.backup.pg import Target, connect, target_for
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.migrations import ORDER, ModuleRow, compare
-from pytest_ipai.recorder import GateRecorder
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.probes.database import Target, connect, target_for
 
 pytestmark = [pytest.mark.postdeploy]
 

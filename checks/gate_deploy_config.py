@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from pytest_ipai.compose import allowed, image_unpinned, images, load_compose, published_ports
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.odoo_conf import check_odoo_conf
-from pytest_ipai.recorder import GateRecorder
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.rules.compose import allowed, image_unpinned, images, load_compose, published_ports
+from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 pytestmark = [pytest.mark.predeploy]
 

@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.recorder import GateRecorder
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.recorder import GateRecorder
 
 pytestmark = [pytest.mark.postdeploy]
 GENERATOR = 'name="generator" content="Odoo'

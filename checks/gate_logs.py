@@ -12,10 +12,16 @@ from typing import Any
 
 import pytest
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.engine import DEFAULT_ENGINE, EngineError, engine, log_chunks, service_containers
-from pytest_ipai.odoo_logs import MAX_SAMPLES, LogScan, scan_chunks, scan_file
-from pytest_ipai.recorder import GateRecorder
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.probes.engine import (
+    DEFAULT_ENGINE,
+    EngineError,
+    engine,
+    log_chunks,
+    service_containers,
+)
+from pytest_ipai.probes.odoo_logs import MAX_SAMPLES, LogScan, scan_chunks, scan_file
 
 pytestmark = [pytest.mark.postdeploy]
 LOG_TIME = "%Y-%m-%d %H:%M:%S"

@@ -7,19 +7,19 @@ import json
 
 import pytest
 
-from pytest_ipai.allowlist import allowed, is_loopback
-from pytest_ipai.config import StackConfig
-from pytest_ipai.engine import (
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.addresses import allowed, is_loopback
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.probes.engine import (
     DEFAULT_ENGINE,
     EngineError,
     engine,
     port_bindings,
     running_containers,
 )
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.hosts import Target
-from pytest_ipai.recorder import GateRecorder
-from pytest_ipai.sockets import exposed, parse_ss
+from pytest_ipai.probes.hosts import Target
+from pytest_ipai.probes.sockets import exposed, parse_ss
 
 pytestmark = [pytest.mark.postdeploy]
 SS = ["ss", "-H", "-l", "-t", "-n", "-u", "-p"]

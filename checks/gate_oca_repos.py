@@ -7,14 +7,14 @@ import json
 
 import pytest
 
+from pytest_ipai.addons.addons_manifest import AddonsManifest
+from pytest_ipai.addons.lockfile import load_lock
+from pytest_ipai.addons.must_have import check_must_have
+from pytest_ipai.addons.repos import MISSING, NOT_GIT, PRESENT, check_refs, presence
 from pytest_ipai.addons.stack import StackAddons
-from pytest_ipai.addons_manifest import AddonsManifest
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.lockfile import load_lock
-from pytest_ipai.must_have import check_must_have
-from pytest_ipai.recorder import GateRecorder
-from pytest_ipai.repos import MISSING, NOT_GIT, PRESENT, check_refs, presence
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.recorder import GateRecorder
 
 pytestmark = [pytest.mark.predeploy]
 

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ipai.addons_manifest import AddonsManifest
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.gitstate import map_repos, toplevel
-from pytest_ipai.hygiene import (
+from pytest_ipai.addons.addons_manifest import AddonsManifest
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.gitstate import map_repos, toplevel
+from pytest_ipai.core.paths import rel
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.rules.hygiene import (
     DEFAULT_PIPELINE_FILES,
     committed_secrets,
     pipeline_bypasses,
     pipeline_files,
     tree_state,
 )
-from pytest_ipai.paths import rel
-from pytest_ipai.recorder import GateRecorder
 
 pytestmark = [pytest.mark.predeploy]
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.engine import (
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.probes.engine import (
     DEFAULT_ENGINE,
     EngineError,
     container_state,
@@ -19,7 +20,6 @@ from pytest_ipai.engine import (
     processes,
     service_containers,
 )
-from pytest_ipai.recorder import GateRecorder
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -8,14 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from pytest_ipai.backup.create import create_backup
-from pytest_ipai.backup.pg import target_for
 from pytest_ipai.backup.restore import restore_backup
 from pytest_ipai.backup.retention import Item, Policy, keep
 from pytest_ipai.backup.store import Backup, backups, exclusive, find
 from pytest_ipai.backup.verify import verify_backup
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, ConfigError
-from pytest_ipai.timeutil import utc_now
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, ConfigError
+from pytest_ipai.core.timeutil import utc_now
+from pytest_ipai.probes.database import target_for
 
 from . import tables
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ipai import __version__
-from pytest_ipai.addons_manifest import load_addons_manifest
+from pytest_ipai.addons.addons_manifest import load_addons_manifest
 from pytest_ipai.backup.retention import Policy
-from pytest_ipai.config import StackConfig, find_config, load_config
-from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
+from pytest_ipai.config.policy import load_policy
+from pytest_ipai.config.stack import StackConfig, find_config, load_config
+from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
-from pytest_ipai.policy import load_policy
 
 from . import backup, deploy, gate, report, repos, until_green
 

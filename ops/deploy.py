@@ -19,30 +19,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pytest_ipai.addons.addons_manifest import load_addons_manifest
+from pytest_ipai.addons.migrations import ModuleRow
 from pytest_ipai.addons.stack import load_stack_addons
-from pytest_ipai.addons_manifest import load_addons_manifest
 from pytest_ipai.backup.create import create_backup
-from pytest_ipai.backup.pg import connect, target_for
 from pytest_ipai.backup.restore import restore_backup
 from pytest_ipai.backup.store import Backup, exclusive, find, load
 from pytest_ipai.backup.verify import verify_backup
-from pytest_ipai.config import StackConfig
-from pytest_ipai.deploy_state import (
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
+from pytest_ipai.core.gitstate import git, porcelain_status
+from pytest_ipai.core.proc import run
+from pytest_ipai.core.timeutil import iso, utc_now
+from pytest_ipai.deploy.lock import DeployLock
+from pytest_ipai.deploy.state import (
     DeployError,
-    DeployLock,
     load_state,
     maintenance_off,
     maintenance_on,
     save_state,
 )
-from pytest_ipai.engine import EngineError, engine
-from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
+from pytest_ipai.deploy.upgrade_plan import (
+    UpgradePlan,
+    depends_map,
+    fill,
+    module_list,
+    plan_upgrade,
+)
 from pytest_ipai.evidence.publish import recover_orphans
-from pytest_ipai.gitstate import git, porcelain_status
-from pytest_ipai.migrations import ModuleRow
-from pytest_ipai.proc import run
-from pytest_ipai.timeutil import iso, utc_now
-from pytest_ipai.upgrade_plan import UpgradePlan, depends_map, fill, module_list, plan_upgrade
+from pytest_ipai.probes.database import connect, target_for
+from pytest_ipai.probes.engine import EngineError, engine
 
 from . import gate
 from .deploy_run import DeployRun, state_dir

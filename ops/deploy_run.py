@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.deploy_state import DeployError
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.evidence.fsio import write_json_atomic
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.fsio import write_json_atomic
+from pytest_ipai.core.redact import Redactor
+from pytest_ipai.core.results import ERROR, FAIL, PASS, SKIPPED, BlobRef, GateResult
+from pytest_ipai.core.timeutil import iso, utc_now
+from pytest_ipai.deploy.state import DeployError
 from pytest_ipai.evidence.manifest import start_manifest
 from pytest_ipai.evidence.pack import Staging, host_name, new_run_id
 from pytest_ipai.evidence.publish import publish_run
-from pytest_ipai.redact import Redactor
-from pytest_ipai.results import ERROR, FAIL, PASS, SKIPPED, BlobRef, GateResult
-from pytest_ipai.timeutil import iso, utc_now
 
 # The SLO budgets of the user's rules, by environment name (DESIGN.md section 10).
 BUDGET_MINUTES = {"dev": 5.0, "staging": 10.0, "prod": 15.0}

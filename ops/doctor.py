@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 
 from .hostd import DEFAULT_LISTEN, loopback, read_token, settings, token_file
 

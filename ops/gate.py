@@ -10,11 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import EXIT_USAGE, ToolError
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_USAGE, ToolError
+from pytest_ipai.core.proc import run
 from pytest_ipai.evidence.pack import Staging, new_run_id
 from pytest_ipai.evidence.publish import recover
-from pytest_ipai.proc import run
 
 from . import tables
 

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import EXIT_OK, IpaiError
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_OK, IpaiError
 
 from .deploy_run import state_dir
 from .hostd_models import ACTIONS, ErrorBody, ExecAccepted, ExecRequest, RunRecord
@@ -283,7 +283,7 @@ def _maintenance_holder(flag: Path | None) -> str | None:
 
 def openapi_document() -> str:
     """The API's OpenAPI document, as shipped in ``schemas/hostd.openapi.json``."""
-    from pytest_ipai.config import Environment
+    from pytest_ipai.config.stack import Environment
 
     placeholder = StackConfig(
         file=Path("ipai.toml"), raw={}, env=Environment("prod", {}, Path("/nonexistent"))

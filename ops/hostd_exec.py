@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.evidence.fsio import write_json_atomic
-from pytest_ipai.proc import run
-from pytest_ipai.redact import Redactor
-from pytest_ipai.timeutil import iso, utc_now
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.fsio import write_json_atomic
+from pytest_ipai.core.proc import run
+from pytest_ipai.core.redact import Redactor
+from pytest_ipai.core.timeutil import iso, utc_now
 
 PACK_LINE = re.compile(r"^pack: (.+)$", re.M)
 OUTPUT_TAIL = 8000

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pytest_ipai.evidence.fsio import write_json_atomic
+from pytest_ipai.core.fsio import write_json_atomic
+from pytest_ipai.core.proc import kill_session, pid_alive, process_started
+from pytest_ipai.core.timeutil import iso, parse_iso, utc_now
 from pytest_ipai.evidence.pack import RUN_ID_TIME, new_run_id
-from pytest_ipai.proc import kill_session, pid_alive, process_started
-from pytest_ipai.timeutil import iso, parse_iso, utc_now
 
 RUNNING = "running"
 # The wrapper enforces the TTL itself (its action's timeout) and reports; the reaper steps in

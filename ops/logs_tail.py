@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.engine import DEFAULT_ENGINE, EngineError, engine, service_containers
-from pytest_ipai.errors import IpaiError
-from pytest_ipai.redact import Redactor
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.redact import Redactor
+from pytest_ipai.probes.engine import DEFAULT_ENGINE, EngineError, engine, service_containers
 
 MAX_LINES = 1000
 BLOCK = 64 * 1024

@@ -9,10 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pytest_ipai.errors import InputError, ToolError
-from pytest_ipai.evidence.fsio import write_bytes_atomic
+from pytest_ipai.core.errors import InputError, ToolError
+from pytest_ipai.core.fsio import write_bytes_atomic
+from pytest_ipai.core.proc import run
 from pytest_ipai.evidence.offline_html import external_references, make_offline
-from pytest_ipai.proc import run
 
 ALLURE_TIMEOUT = 600.0
 

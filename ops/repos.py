@@ -12,10 +12,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from pytest_ipai.addons_manifest import AddonsManifest, RepoSpec
-from pytest_ipai.config import StackConfig
-from pytest_ipai.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
-from pytest_ipai.gitstate import (
+from pytest_ipai.addons.addons_manifest import AddonsManifest, RepoSpec
+from pytest_ipai.addons.lockfile import load_lock, write_lock
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
+from pytest_ipai.core.gitstate import (
     GIT_SAFE_ENV,
     current_branch,
     head_and_branch,
@@ -24,8 +25,7 @@ from pytest_ipai.gitstate import (
     safe_git_url,
     toplevel,
 )
-from pytest_ipai.lockfile import load_lock, write_lock
-from pytest_ipai.proc import run
+from pytest_ipai.core.proc import run
 
 from . import tables
 

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pytest_ipai.config import StackConfig
-from pytest_ipai.evidence.fsio import write_json_atomic
-from pytest_ipai.timeutil import iso, utc_now
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.fsio import write_json_atomic
+from pytest_ipai.core.timeutil import iso, utc_now
 
 from . import deploy
 from .deploy_run import state_dir

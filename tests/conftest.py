@@ -15,7 +15,7 @@ import pytest
 from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
 
-from pytest_ipai.policy import load_policy
+from pytest_ipai.config.policy import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples" / "demo"))

@@ -379,7 +379,7 @@ def test_database_errors_are_one_line(env: Env, monkeypatch: pytest.MonkeyPatch)
 
 def test_password_travels_in_the_environment_not_argv() -> None:
     from pytest_ipai.backup.create import pg_dump_argv
-    from pytest_ipai.backup.pg import Target
+    from pytest_ipai.probes.database import Target
 
     target = Target("127.0.0.1", "5432", "odoo", "S3cret-Pw-123", "prod_db")
     argv = pg_dump_argv(target, "00000003-1", Path("/tmp/x.dump"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_ipai
 
-from pytest_ipai.config import load_config
-from pytest_ipai.errors import ConfigError
+from pytest_ipai.config.stack import load_config
+from pytest_ipai.core.errors import ConfigError
 
 GOOD = """
 [stack]

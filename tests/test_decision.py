@@ -12,17 +12,17 @@ from conftest import by_gate, load, only_pack, run_ipai
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_ipai.decision import (
+from pytest_ipai.core.errors import ConfigError
+from pytest_ipai.core.results import Attempt, GateResult
+from pytest_ipai.decision.decide import decide
+from pytest_ipai.decision.policy import (
     HOLD,
     PROMOTE,
     ROLLBACK,
     SEVERITY,
     Override,
-    decide,
     load_decision_policy,
 )
-from pytest_ipai.errors import ConfigError
-from pytest_ipai.results import Attempt, GateResult
 
 POLICY = load_decision_policy()
 GATES = {

@@ -20,7 +20,7 @@ from deploy_bed import DeployBed, git, make_deploy_bed
 from hostd_bed import TOKEN
 from odoo_db import drop_test_databases, fingerprint
 
-from pytest_ipai.schema import first_problem
+from pytest_ipai.config.schema import first_problem
 
 
 @pytest.fixture

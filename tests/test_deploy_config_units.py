@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ipai.compose import allowed, image_unpinned, images, load_compose, published_ports
-from pytest_ipai.errors import InputError
-from pytest_ipai.odoo_conf import check_odoo_conf
+from pytest_ipai.core.errors import InputError
+from pytest_ipai.rules.compose import allowed, image_unpinned, images, load_compose, published_ports
+from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 
 def compose(tmp_path: Path, text: str) -> list:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import run_ipai
 
-from pytest_ipai.engine import (
+from pytest_ipai.core.errors import ConfigError
+from pytest_ipai.probes.engine import (
     EngineError,
     connect,
     container_state,
@@ -17,8 +18,7 @@ from pytest_ipai.engine import (
     parse_top,
     port_bindings,
 )
-from pytest_ipai.errors import ConfigError
-from pytest_ipai.hosts import LOCAL, HostError, Target, target_spec
+from pytest_ipai.probes.hosts import LOCAL, HostError, Target, target_spec
 
 ODOO = "/usr/bin/python3 /usr/bin/odoo --config /etc/odoo/odoo.conf"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import postdeploy
 
-from pytest_ipai.sockets import exposed, parse_ss
+from pytest_ipai.probes.sockets import exposed, parse_ss
 
 
 def allow(stack: Path, entries: list[str]) -> None:

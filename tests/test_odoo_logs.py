@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_ipai.odoo_logs import scan_chunks, scan_file
+from pytest_ipai.probes.odoo_logs import scan_chunks, scan_file
 
 LOG = (
     "2026-11-22 10:30:00,001 1301 INFO ? odoo.service.server: HTTP service (werkzeug) running\n"

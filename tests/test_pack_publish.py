@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from pytest_ipai.core.results import GateResult
 from pytest_ipai.evidence.journal import JournalWriter, chain_problems, read_entries
 from pytest_ipai.evidence.pack import Staging, checksums
 from pytest_ipai.evidence.publish import publish_run
 from pytest_ipai.evidence.verify import verify_pack
-from pytest_ipai.results import GateResult
 
 STARTED = "2026-11-24T18:05:30.000Z"
 

@@ -18,9 +18,9 @@ import pytest
 from ipai_ops import hostd_runs
 from ipai_ops.hostd_runs import REAP_GRACE, RunStore, new_record, write_json_once
 
-from pytest_ipai.errors import ToolError
-from pytest_ipai.proc import kill_session, pid_alive, process_started, run
-from pytest_ipai.timeutil import iso, utc_now
+from pytest_ipai.core.errors import ToolError
+from pytest_ipai.core.proc import kill_session, pid_alive, process_started, run
+from pytest_ipai.core.timeutil import iso, utc_now
 
 
 def spawner(marker: str = "") -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import only_pack, run_ipai
 
-from pytest_ipai.redact import MARK, Redactor, find_secrets
+from pytest_ipai.core.redact import MARK, Redactor, find_secrets
 
 SECRET = "s3cr3t-Value-From-Env"
 DSN_PW = "dbPassw0rdXYZ"

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from pytest_ipai.errors import InputError
-from pytest_ipai.sockets import exposed, parse_ss
+from pytest_ipai.core.errors import InputError
+from pytest_ipai.probes.sockets import exposed, parse_ss
 
 SS = """\
 tcp   LISTEN 0      4096         0.0.0.0:8069       0.0.0.0:*    users:(("python3",pid=1301,fd=5),("python3",pid=1307,fd=5))

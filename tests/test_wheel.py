@@ -46,8 +46,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
+    rooms = ("core", "config", "addons", "rules", "probes", "evidence", "backup", "deploy")
     for required in (
-        "pytest_ipai/plugin.py",
+        *(f"pytest_ipai/{room}/__init__.py" for room in (*rooms, "decision", "plugin")),
+        "pytest_ipai/plugin/controller.py",
         "pytest_ipai/py.typed",
         "ipai_ops/cli.py",
         "ipai_checks/gate_oca_repos.py",
@@ -62,6 +64,8 @@ def test_wheel_contents(wheel: Path) -> None:
     assert "[pytest11]\nipai = pytest_ipai.plugin" in text
     assert "ipai = ipai_ops.cli:main" in text
     assert not any(n.startswith(("tests/", "examples/", "bench/")) for n in names)
+    licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    assert zipfile.ZipFile(wheel).read(licence).startswith(b"GNU AFFERO GENERAL PUBLIC LICENSE")
 
 
 def test_installed_wheel_runs_the_suite_from_anywhere(
@@ -100,7 +104,7 @@ def test_installed_wheel_runs_the_suite_from_anywhere(
         [
             python,
             "-c",
-            "import pytest_ipai.resources as r, ipai_ops; print(r.checks_dir()); print(ipai_ops.__file__)",
+            "import pytest_ipai.config.resources as r, ipai_ops; print(r.checks_dir()); print(ipai_ops.__file__)",
         ],
         cwd=elsewhere,
         capture_output=True,

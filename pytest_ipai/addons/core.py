@@ -7,7 +7,7 @@ from functools import cache
 from manifestoo_core.core_addons import get_core_addons, is_core_ce_addon
 from manifestoo_core.odoo_series import OdooSeries
 
-from ..errors import IpaiError
+from ..core.errors import IpaiError
 
 
 def _series(series: str) -> OdooSeries:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..paths import rel
+from ..core.paths import rel
 
 MAX_MANIFEST_BYTES = 1024 * 1024
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..addons_manifest import AddonsManifest
-from ..config import StackConfig
-from ..errors import ConfigError
+from ..config.stack import StackConfig
+from ..core.errors import ConfigError
+from .addons_manifest import AddonsManifest
 from .core import core_ce, core_ee
 from .discovery import AddonsTree, discover
 from .graph import Node, Resolution, resolve

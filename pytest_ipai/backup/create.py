@@ -13,11 +13,11 @@ from typing import Any
 
 from psycopg import sql
 
-from ..errors import IpaiError, ToolError
-from ..evidence.fsio import dump_json, fsync_dir, sync_tree
-from ..proc import run
-from ..timeutil import iso, utc_now
-from .pg import Target, connect
+from ..core.errors import IpaiError, ToolError
+from ..core.fsio import dump_json, fsync_dir, sync_tree
+from ..core.proc import run
+from ..core.timeutil import iso, utc_now
+from ..probes.database import Target, connect
 from .store import KEY_TABLES, MANIFEST, env_dir
 
 DUMP = "db.dump"

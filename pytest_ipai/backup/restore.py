@@ -8,17 +8,10 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import IpaiError
+from ..core.errors import IpaiError
+from ..probes.database import DB_NAME, Target, connect
 from .create import DUMP, FILESTORE
-from .pg import (
-    DB_NAME,
-    Target,
-    connect,
-    create_database,
-    database_exists,
-    drop_database,
-    rename_database,
-)
+from .pg import create_database, database_exists, drop_database, rename_database
 from .store import Backup
 from .verify import checksum_problems, restore_dump
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, IpaiError
-from ..schema import first_problem
-from ..textfile import read_json
-from ..timeutil import parse_iso
+from ..config.schema import first_problem
+from ..core.errors import InputError, IpaiError
+from ..core.textfile import read_json
+from ..core.timeutil import parse_iso
 
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
 MANIFEST = "manifest.json"

@@ -11,12 +11,13 @@ from typing import Any
 
 from psycopg import sql
 
-from ..errors import IpaiError
-from ..evidence.fsio import write_json_atomic
-from ..proc import run
-from ..timeutil import iso, utc_now
+from ..core.errors import IpaiError
+from ..core.fsio import write_json_atomic
+from ..core.proc import run
+from ..core.timeutil import iso, utc_now
+from ..probes.database import Target, connect
 from .create import DUMP, FILESTORE, PG_DUMP_TIMEOUT, file_digest, scalar, tool_failure
-from .pg import Target, connect, create_database, drop_database
+from .pg import create_database, drop_database
 from .store import VERIFICATION, Backup
 
 

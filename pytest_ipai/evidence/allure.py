@@ -11,8 +11,8 @@ import json
 import uuid
 from typing import Any
 
-from ..timeutil import epoch_ms
-from .fsio import dump_json
+from ..core.fsio import dump_json
+from ..core.timeutil import epoch_ms
 
 _STATUS = {
     "pass": "passed",

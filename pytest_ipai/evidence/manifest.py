@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..addons_manifest import load_addons_manifest
-from ..config import StackConfig
-from ..errors import IpaiError
-from ..gitstate import head_commit, map_repos, repo_state
-from ..proc import run
+from ..addons.addons_manifest import load_addons_manifest
+from ..config.stack import StackConfig
+from ..core.errors import IpaiError
+from ..core.gitstate import head_commit, map_repos, repo_state
+from ..core.proc import run
 
 MANIFEST_SCHEMA = "ipai/evidence-manifest/1"
 _PACKAGES = ("pytest", "pytest-xdist", "pytest-timeout", "jsonschema", "manifestoo-core")

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import IpaiError
-from ..results import GateResult, coverage, summary
-from ..timeutil import parse_iso, utc_now
+from ..core.errors import IpaiError
+from ..core.fsio import dump_json, fsync_dir, sync_tree, write_json_atomic
+from ..core.results import GateResult, coverage, summary
+from ..core.timeutil import parse_iso, utc_now
 from . import allure, junit
-from .fsio import dump_json, fsync_dir, sync_tree, write_json_atomic
 from .journal import JournalWriter
 
 STAGING = ".staging"

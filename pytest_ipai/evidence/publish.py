@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_USAGE
-from ..policy import GatePolicy
-from ..proc import pid_alive
-from ..redact import Redactor
-from ..results import ERROR, NOT_RUN, GateResult, suite_exit_code
-from ..timeutil import iso, utc_now
+from ..config.policy import GatePolicy
+from ..core.errors import EXIT_USAGE
+from ..core.proc import pid_alive
+from ..core.redact import Redactor
+from ..core.results import ERROR, NOT_RUN, GateResult, suite_exit_code
+from ..core.timeutil import iso, utc_now
 from .journal import read_entries
 from .pack import STAGING, Staging, host_name
 

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..redact import find_secrets
-from ..schema import problems as schema_problems
+from ..config.schema import problems as schema_problems
+from ..core.errors import InputError
+from ..core.redact import find_secrets
 from .journal import chain_problems, read_entries
 from .pack import file_sha256
 

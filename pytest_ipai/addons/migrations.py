@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .addons.core import core_ce
-from .addons.stack import StackAddons
-from .addons.versions import adapt_version
+from .core import core_ce
+from .stack import StackAddons
+from .versions import adapt_version
 
 PENDING = ("to install", "to upgrade", "to remove")
 

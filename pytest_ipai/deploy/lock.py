@@ -1,7 +1,5 @@
-"""What a deploy leaves on the host: the state file, the single-flight lock and the maintenance
-flag. Every write is atomic (a temporary file, fsynced, renamed), so a driver killed at any
-moment leaves the previous version or the next, never half of one.
-"""
+"""The single-flight deploy lock: one deploy at a time per environment, taken with link(2) and
+stale after a TTL or when its holder's process is gone."""
 
 from __future__ import annotations
 
@@ -11,56 +9,11 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from .errors import IpaiError
-from .evidence.fsio import write_json_atomic
-from .proc import pid_alive
-from .schema import first_problem
-from .timeutil import iso, parse_iso, utc_now
-
-STATE_SCHEMA = "deploy-state"
-EMPTY_STATE: dict[str, Any] = {
-    "deployed_sha": None,
-    "previous_sha": None,
-    "last_known_good_sha": None,
-    "last_deploy_timestamp": None,
-    "last_deploy_result": None,
-    "last_run_id": None,
-    "last_backup_id": None,
-    "upgrade_ran": False,
-    "maintenance": None,
-}
-
-
-class DeployError(IpaiError):
-    """A deploy step that cannot go on; ``error_class`` names why."""
-
-    def __init__(self, error_class: str, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.error_class = error_class
-        self.retryable = retryable
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return dict(EMPTY_STATE)
-    try:
-        document = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DeployError("state_unreadable", f"{path}: not readable JSON ({exc})") from None
-    problem = first_problem(document, STATE_SCHEMA)
-    if problem:
-        raise DeployError("state_unreadable", f"{path}: {problem}")
-    return {**EMPTY_STATE, **document}
-
-
-def save_state(path: Path, state: dict[str, Any]) -> None:
-    problem = first_problem(state, STATE_SCHEMA)
-    if problem:  # our own bug: never write a state file we could not read back
-        raise DeployError("state_invalid", f"refusing to write {path}: {problem}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, state)
+from ..core.fsio import write_json_atomic
+from ..core.proc import pid_alive
+from ..core.timeutil import iso, parse_iso, utc_now
+from .state import DeployError
 
 
 @dataclass(frozen=True)
@@ -166,15 +119,3 @@ class DeployLock:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
-
-
-def maintenance_on(path: Path, run_id: str, reason: str) -> dict[str, Any]:
-    """The flag a reverse proxy checks (e.g. nginx ``if (-f …) { return 503; }``)."""
-    record = {"run_id": run_id, "since": iso(utc_now()), "reason": reason}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, record)
-    return record
-
-
-def maintenance_off(path: Path) -> None:
-    path.unlink(missing_ok=True)

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .addons.stack import StackAddons
-from .addons.versions import adapt_version
-from .errors import ConfigError
-from .migrations import ModuleRow
+from ..addons.migrations import ModuleRow
+from ..addons.stack import StackAddons
+from ..addons.versions import adapt_version
+from ..core.errors import ConfigError
 
 MODULE = re.compile(r"^[a-z0-9_]+$")
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from .results import GateResult
+from ..core.results import GateResult
+from .state import gate_payload
 
 _COLOURS = {
     "pass": {"green": True},
@@ -76,3 +77,21 @@ class Progress:
         if self.reporter is not None:
             self.reporter.ensure_newline()
             self.reporter.write_line(f"ipai: evidence pack {pack} (exit {code})")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
+    """With --ipai-progress, our per-gate lines replace pytest's letters for gate checks."""
+    if config.getoption("ipai_progress", "off") == "off" or gate_payload(report) is None:
+        return None
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return ("xfailed" if report.skipped else "xpassed", "", "")
+        return (report.outcome, "", "")
+    if report.failed:
+        return ("error", "", "")
+    if report.skipped:
+        return ("skipped", "", "")
+    return ("", "", "")

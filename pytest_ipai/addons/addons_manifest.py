@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .schema import first_problem
-from .textfile import read_json
+from ..config.schema import first_problem
+from ..core.errors import InputError
+from ..core.textfile import read_json
 
 
 @dataclass(frozen=True)

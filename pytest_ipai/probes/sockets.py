@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .allowlist import EVERYWHERE, allowed, is_loopback
-from .errors import InputError
+from ..core.addresses import EVERYWHERE, allowed, is_loopback
+from ..core.errors import InputError
 
 _PROCESS = re.compile(r'\("([^"]*)",pid=(\d+)')
 

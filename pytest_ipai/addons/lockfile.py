@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .evidence.fsio import write_bytes_atomic
-from .schema import first_problem
-from .textfile import read_json
+from ..config.schema import first_problem
+from ..core.errors import InputError
+from ..core.fsio import write_bytes_atomic
+from ..core.textfile import read_json
 
 
 def load_lock(path: Path | None) -> dict[str, dict[str, Any]] | None:

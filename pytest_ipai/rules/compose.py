@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-from .allowlist import allowed as allowlist_allows
-from .allowlist import is_loopback
-from .errors import InputError
-from .textfile import read_text
+from ..core.addresses import allowed as allowlist_allows
+from ..core.addresses import is_loopback
+from ..core.errors import InputError
+from ..core.textfile import read_text
 
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")

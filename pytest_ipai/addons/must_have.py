@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .addons.stack import StackAddons
-from .addons.versions import series_mismatch
-from .gitstate import refs_with_path
+from ..core.gitstate import refs_with_path
+from .stack import StackAddons
+from .versions import series_mismatch
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .allowlist import EVERYWHERE
-from .errors import IpaiError
+from ..core.addresses import EVERYWHERE
+from ..core.errors import IpaiError
 
 if TYPE_CHECKING:
     from docker import DockerClient

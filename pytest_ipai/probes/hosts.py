@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, IpaiError
-from .proc import run
+from ..core.errors import ConfigError, IpaiError
+from ..core.proc import run
 
 LOCAL = "local://"
 SPEC = re.compile(r"^(local|ssh|paramiko|docker|podman)://[^\s,]*$")

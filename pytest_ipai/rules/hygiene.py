@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ToolError
-from .gitstate import git
-from .redact import find_secrets
+from ..core.errors import ToolError
+from ..core.gitstate import git
+from ..core.redact import find_secrets
 
 GREP_TIMEOUT = 120.0
 
@@ -73,7 +73,7 @@ def conflict_markers(repo: Path) -> list[Hit]:
     return [Hit(repo, f, n, "conflict marker") for f, n, _ in found]
 
 
-# Prefilters for git grep, one per pattern of pytest_ipai.redact (which then judges each line):
+# Prefilters for git grep, one per pattern of pytest_ipai.core.redact (which then judges each line):
 # as narrow as the patterns, so a large data file full of words like "password_hint" costs
 # nothing, and capped per file so no file can flood the check.
 _SECRET_CANDIDATES = (

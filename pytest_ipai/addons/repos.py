@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.gitstate import head_and_branch, map_repos, resolve_commit, toplevel
 from .addons_manifest import AddonsManifest, RepoSpec
-from .gitstate import head_and_branch, map_repos, resolve_commit, toplevel
 
 PRESENT = "present"
 MISSING = "missing"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.textfile import read_toml
 from .schema import first_problem
-from .textfile import read_toml
 
 CONFIG_ENV_VAR = "IPAI_CONFIG"
 DEFAULT_EVIDENCE_ROOT = "evidence"

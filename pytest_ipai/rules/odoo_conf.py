@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .textfile import read_text
+from ..core.errors import InputError
+from ..core.textfile import read_text
 
 # Options of odoo-bin (odoo/tools/config.py) across 16.0-19.0, as they appear in [options].
 KNOWN_OPTIONS = frozenset(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .errors import IpaiError
+from ..core.errors import IpaiError
 from .resources import schemas_dir
 
 if TYPE_CHECKING:

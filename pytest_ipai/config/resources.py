@@ -11,7 +11,7 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
-from .errors import IpaiError
+from ..core.errors import IpaiError
 
 
 @cache

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
+from ..core.textfile import read_toml
 from .resources import gates_dir
 from .schema import first_problem
-from .textfile import read_toml
 
 SEVERITIES = ("critical", "normal", "minor")
 
@@ -95,7 +95,7 @@ def load_policy(
     gates: dict[str, GatePolicy] = {}
     sources: list[str] = []
     suites: set[str] = set()
-    # decision.toml is the decision policy (pytest_ipai.decision), not a suite's gates.
+    # decision.toml is the decision policy (pytest_ipai.decision.decide), not a suite's gates.
     bundled_files = sorted(p for p in folder.glob("*.toml") if p.name != "decision.toml")
     paths = bundled_files + ([override] if override is not None else [])
     for path in paths:

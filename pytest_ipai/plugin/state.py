@@ -1,0 +1,104 @@
+"""The run's state shared by the plugin's parts: the validated config and policy, the run id,
+the target host, and the stash keys and report property that carry gate metadata."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..config.policy import Policy, load_policy
+from ..config.stack import StackConfig, find_config, load_config
+from ..core.errors import IpaiError
+from ..core.recorder import GateRecorder
+from ..decision.policy import DecisionPolicy, Override, load_decision_policy
+from ..evidence.manifest import current_user
+from ..evidence.pack import check_run_id, new_run_id
+from ..probes.hosts import LOCAL, Target, target_spec
+
+SUITES = ("predeploy", "postdeploy")
+GATE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+PROP = "ipai"
+MAX_DETAILS = 20_000
+
+meta_key = pytest.StashKey[dict[str, Any]]()
+recorder_key = pytest.StashKey[GateRecorder]()
+
+
+# --------------------------------------------------------------------------- run state
+@dataclass
+class IpaiState:
+    config: StackConfig
+    policy: Policy
+    suite: str | None
+    run_id: str
+    evidence_root: Path
+    decision_policy: DecisionPolicy | None = None
+    override: Override | None = None
+    target: Target = field(default_factory=lambda: Target(LOCAL))
+
+    @classmethod
+    def create(cls, pyconfig: pytest.Config) -> IpaiState | None:
+        option = pyconfig.getoption("ipai_config")
+        path = Path(option) if option else find_config(pyconfig.invocation_params.dir)
+        if path is None:
+            return None  # not a pytest-ipai run: stay out of the way
+        worker = hasattr(pyconfig, "workerinput")
+        stack = load_config(path, pyconfig.getoption("ipai_env"), validate=not worker)
+        policy = load_policy(stack.env.policy_file, validate=not worker)
+        root_opt = pyconfig.getoption("ipai_evidence_root")
+        root = Path(root_opt).resolve() if root_opt else stack.env.evidence_root
+        if worker:
+            run_id = str(getattr(pyconfig, "workerinput")["ipai_run_id"])  # noqa: B009
+        else:
+            given = pyconfig.getoption("ipai_run_id")
+            run_id = check_run_id(given) if given else new_run_id()
+        decision = None
+        if pyconfig.getoption("ipai_decide") or pyconfig.getoption("ipai_override"):
+            decision = load_decision_policy(stack.env.policy_file)
+        override = None
+        if pyconfig.getoption("ipai_override"):
+            override = Override(
+                pyconfig.getoption("ipai_override"),
+                pyconfig.getoption("ipai_override_reason") or "",
+                current_user(),
+            )
+        suite = pyconfig.getoption("ipai_suite") or _suite_from_markexpr(pyconfig)
+        if suite is not None and suite not in policy.suites() and suite not in SUITES:
+            raise IpaiError(f"--ipai-suite {suite}: no such suite ({', '.join(policy.suites())})")
+        # --hosts is pytest-testinfra's option (present when its plugin is loaded).
+        spec = target_spec(
+            getattr(pyconfig.option, "hosts", None),
+            stack.env.raw.get("hosts"),
+            f"environments.{stack.env.name}",
+        )
+        return cls(
+            config=stack,
+            policy=policy,
+            suite=suite,
+            run_id=run_id,
+            evidence_root=root,
+            decision_policy=decision,
+            override=override,
+            target=Target(spec),
+        )
+
+
+state_key = pytest.StashKey[IpaiState]()
+
+
+def _suite_from_markexpr(config: pytest.Config) -> str | None:
+    expr = (config.getoption("markexpr", "") or "").strip()
+    return expr if re.fullmatch(r"[a-z][a-z0-9_]*", expr) and expr in (*SUITES,) else None
+
+
+def gate_payload(report: pytest.TestReport) -> dict[str, Any] | None:
+    for name, value in report.user_properties:
+        if name == PROP and isinstance(value, str):
+            data: dict[str, Any] = json.loads(value)
+            return data
+    return None

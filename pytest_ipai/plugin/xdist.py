@@ -1,0 +1,31 @@
+"""pytest-xdist glue: workers share the controller's run id; a host's checks are marked as one
+xdist group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .state import state_key
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Checks of one host share an xdist group: one worker, one connection to that host. First,
+    so that xdist's loadgroup sees the marks."""
+    state = config.stash.get(state_key, None)
+    if state is None:
+        return
+    group = pytest.mark.xdist_group(state.target.group)
+    for item in items:
+        if "ipai_host" in getattr(item, "fixturenames", ()):
+            item.add_marker(group)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist hook (controller): workers share the controller's run id."""
+    state = node.config.stash.get(state_key, None)
+    if state is not None:
+        node.workerinput["ipai_run_id"] = state.run_id
