@@ -1,5 +1,8 @@
 """The ``ipai`` command. Exit codes: 0 all required gates pass, 1 a gate failed (or a pack is
-invalid), 2 usage, configuration or tool error, always with one line on stderr."""
+invalid), 2 usage, configuration or tool error, always with one line on stderr.
+
+Each command's module is imported when that command runs, so ``ipai --help`` and ``ipai gate``
+never load what only other commands need (psycopg, docker, fastapi)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiE
 from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 
-from . import backup, deploy, gate, report, repos, until_green
+from .console import guard_stdout
 
 
 class _Parser(argparse.ArgumentParser):
@@ -162,12 +165,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
         raise IpaiError(f"suite {args.suite}: not in the policy ({', '.join(policy.suites())})")
     root = Path(args.evidence_root).resolve() if args.evidence_root else config.env.evidence_root
     extra = [*(["--hosts", args.hosts] if args.hosts else []), *args.pytest_args]
+    from . import gate, report, tools
+
+    # What the flags and the suite need is checked before any gate runs: a missing tool is a
+    # usage error now, not after the whole suite.
+    allure = report.find_allure(args.allure) if args.report else None
+    if not args.hosts:
+        tools.check_engine(config, policy.expected(args.suite))
     pack, code = gate.run_suite(
         args.suite, config, workers=args.workers, evidence_root=root, extra=extra
     )
     if pack is None:
         return code
-    print(gate.table(pack))
+    print(gate.table(pack, config.secret_values()))
     print(f"pack: {pack}")
     if args.verify:
         problems = verify_pack(pack, config.secret_values())
@@ -176,8 +186,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         if problems:
             return EXIT_USAGE  # our own pack is invalid: a tool error, not a gate verdict
         print("verify: ok")
-    if args.report:
-        print(f"report: {report.build_report(pack, report.find_allure(args.allure))}")
+    if allure is not None:
+        print(f"report: {report.build_report(pack, allure)}")
     return code
 
 
@@ -243,6 +253,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_repos(args: argparse.Namespace) -> int:
+    from . import repos
+
     config = _config(args)
     manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
     series = config.series or manifest.series
@@ -254,6 +266,8 @@ def cmd_repos(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    from . import backup
+
     config = _config(args)
     command = args.backup_command
     if command == "create":
@@ -290,18 +304,24 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from . import deploy
+
     result, code = deploy.deploy(_config(args), args.ref)
     _print_result(result)
     return code
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from . import deploy
+
     result, code = deploy.rollback(_config(args), args.to)
     _print_result(result)
     return code
 
 
 def cmd_until_green(args: argparse.Namespace) -> int:
+    from . import until_green
+
     if args.attempts < 1 or args.backoff < 0 or args.max_backoff < 0:
         raise IpaiError("--attempts must be at least 1; --backoff and --max-backoff not negative")
     triage, code = until_green.until_green(
@@ -316,6 +336,8 @@ def cmd_until_green(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
     pack = Path(args.pack)
     problems = verify_pack(pack)
     if problems:
@@ -331,6 +353,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    guard_stdout()
     words = list(sys.argv[1:] if argv is None else argv)
     # Everything after "--" goes to pytest untouched (ipai gate predeploy -- -k repos).
     extra = words[words.index("--") + 1 :] if "--" in words else []

@@ -12,13 +12,18 @@ from typing import Any
 
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_USAGE, ToolError
-from pytest_ipai.core.proc import run
+from pytest_ipai.core.proc import run, stream
+from pytest_ipai.core.redact import Redactor
 from pytest_ipai.evidence.pack import Staging, new_run_id
 from pytest_ipai.evidence.publish import recover
 
 from . import tables
+from .console import write_through
 
 SUITE_TIMEOUT = 6 * 3600.0
+MESSAGE_LINES = 3  # under a row that did not pass, this many lines of its message
+MESSAGE_WIDTH = 160
+NOT_PASSED = ("fail", "error", "not_run", "inconclusive")
 
 
 def pytest_argv(
@@ -79,7 +84,14 @@ def run_suite(
         report_to = Path(tmp) / "report.json"
         argv = pytest_argv(suite, config, run_id, report_to, workers, evidence_root, extra)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-        proc = run(argv, timeout=SUITE_TIMEOUT, cwd=config.base_dir, env=env, capture=False)
+        if sys.stdout.isatty():  # a terminal keeps pytest's colours; nobody closes it on us
+            status = run(argv, timeout=SUITE_TIMEOUT, cwd=config.base_dir, env=env, capture=False)
+            returncode = status.returncode
+        else:
+            # Through our pipe: a reader that stops early (| head) must not stop the suite.
+            returncode = stream(
+                argv, timeout=SUITE_TIMEOUT, sink=write_through, cwd=config.base_dir, env=env
+            )
         if report_to.is_file():
             data: dict[str, Any] = json.loads(report_to.read_text())
             return Path(data["pack"]), int(data["exit_code"])
@@ -87,16 +99,20 @@ def run_suite(
     staging = Staging(evidence_root, run_id, create=False)
     if (staging.path / "session.json").is_file():
         pack = recover(staging, staging.session())
-        return pack, EXIT_USAGE if proc.returncode in (2, 3, 4) else 1
-    if proc.returncode == 0:
+        return pack, EXIT_USAGE if returncode in (2, 3, 4) else 1
+    if returncode == 0:
         raise ToolError("pytest exited 0 but wrote no evidence pack")
     return None, EXIT_USAGE
 
 
-def table(pack: Path) -> str:
+def table(pack: Path, secrets: list[str] | None = None) -> str:
+    """The results as a table; under each gate that did not pass, the first lines of its message
+    (where, which module, expected vs actual), capped and redacted once more."""
     document = json.loads((pack / "results.json").read_text("utf-8"))
+    redactor = Redactor(secrets or [])
+    results = sorted(document["results"], key=lambda r: r["gate_id"])
     rows = [("GATE", "STATUS", "ERROR CLASS", "DURATION")]
-    for result in sorted(document["results"], key=lambda r: r["gate_id"]):
+    for result in results:
         rows.append(
             (
                 result["gate_id"],
@@ -105,7 +121,24 @@ def table(pack: Path) -> str:
                 f"{result['duration']:.2f}s",
             )
         )
-    lines = tables.render(rows)
+    rendered = tables.render(rows)
+    lines = rendered[:1]
+    for result, line in zip(results, rendered[1:], strict=True):
+        lines.append(line)
+        if result["status"] in NOT_PASSED and result.get("message"):
+            lines += [f"    {text}" for text in message_lines(redactor.text(result["message"]))]
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
     lines.append(f"{len(document['results'])} gates: {counts or 'none'}")
     return "\n".join(lines)
+
+
+def message_lines(message: str) -> list[str]:
+    """At most MESSAGE_LINES lines of MESSAGE_WIDTH characters; what was cut is said."""
+    lines = [line.rstrip() for line in message.splitlines() if line.strip()]
+    shown = [
+        line if len(line) <= MESSAGE_WIDTH else line[: MESSAGE_WIDTH - 1] + "\u2026"
+        for line in lines[:MESSAGE_LINES]
+    ]
+    if len(lines) > MESSAGE_LINES:
+        shown.append(f"(+{len(lines) - MESSAGE_LINES} more lines in results.json)")
+    return shown

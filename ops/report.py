@@ -19,11 +19,14 @@ ALLURE_TIMEOUT = 600.0
 
 def find_allure(explicit: str | None) -> str:
     """--allure, then $IPAI_ALLURE, then allure on PATH, then beside this Python (a venv)."""
-    candidate = (
-        explicit
-        or os.environ.get("IPAI_ALLURE")
-        or shutil.which("allure")
-        or shutil.which("allure", path=os.path.dirname(sys.executable))
+    for given, source in ((explicit, "--allure"), (os.environ.get("IPAI_ALLURE"), "IPAI_ALLURE")):
+        if given:
+            found = shutil.which(given)
+            if found is None:
+                raise ToolError(f"{source} {given}: command not found")
+            return found
+    candidate = shutil.which("allure") or shutil.which(
+        "allure", path=os.path.dirname(sys.executable)
     )
     if not candidate:
         raise ToolError(

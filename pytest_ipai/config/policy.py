@@ -28,6 +28,7 @@ class GatePolicy:
     timeout: float = 120.0
     title: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    needs: frozenset[str] = frozenset()  # tools checked before the suite runs ("engine")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def _merge(gates: dict[str, GatePolicy], data: dict[str, Any], path: Path) -> No
             enabled=pick("enabled", True),
             timeout=float(pick("timeout", 120.0)),
             title=pick("title", ""),
+            needs=frozenset(pick("needs", ())),
             params={**(base.params if base else {}), **entry.get("params", {})},
         )
 

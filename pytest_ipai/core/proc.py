@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -81,6 +82,63 @@ def _run_group(
             proc.communicate()  # every holder of the pipes is gone now
             raise
         return subprocess.CompletedProcess(list(argv), proc.returncode, stdout, stderr)
+
+
+def stream(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    sink: Callable[[str], None],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``argv`` in a process group of its own, hand its stdout to ``sink`` line by line (its
+    stderr passes through) and return its exit status; on timeout kill the group (ToolError).
+
+    The child writes into our pipe, never into our caller's: when the reader of our output goes
+    away (``ipai gate ... | head``) the child does not notice and finishes its work.
+    """
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise ToolError(f"invalid command template: {list(argv)!r}")
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            process_group=0,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]}: command not found") from None
+    expired = threading.Event()
+
+    def kill_group() -> None:
+        expired.set()
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, kill_group)
+    timer.daemon = True
+    timer.start()
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            sink(line)
+        status = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:  # the sink raised: leave nothing running behind us
+            kill_group()
+            proc.wait()
+        proc.stdout.close()
+    if expired.is_set():
+        raise ToolError(
+            f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: timed out after {timeout:g}s"
+        )
+    return status
 
 
 def proc_stat(pid: int) -> list[str] | None:

@@ -8,13 +8,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING, Any
 
 from ..config.stack import Environment
 from ..core.errors import ConfigError, ToolError
+
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECT_TIMEOUT = 10
 STATEMENT_TIMEOUT_MS = 300_000
@@ -67,6 +67,11 @@ def target_for(env: Environment) -> Target:
         raise ConfigError(
             f"environment variable {var} (environments.{env.name}.dsn_env) is not set"
         )
+    # psycopg is imported where it is used: commands and suites that never touch a database
+    # (ipai --help, the pre-deploy suite) do not pay for loading libpq.
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         parts = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
@@ -92,6 +97,8 @@ def _str(value: Any) -> str | None:
 def connect(
     target: Target, dbname: str | None = None, *, autocommit: bool = False
 ) -> Iterator[psycopg.Connection[Any]]:
+    import psycopg
+
     try:
         conn = psycopg.connect(**target.kwargs(dbname), autocommit=autocommit)
     except psycopg.OperationalError as exc:
