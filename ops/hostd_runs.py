@@ -155,8 +155,16 @@ class RunStore:
         )
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        found = [self.get(name) for name in self._names()[:limit]]
-        return [r for r in found if r is not None]
+        """Newest first. A run id names its start to the second only: runs of the same second
+        are ordered by their recorded start (milliseconds), so none is cut off at random."""
+        names = self._names()
+        chosen = names[:limit]
+        if chosen:
+            second = chosen[-1].split("-", 1)[0]
+            chosen += [n for n in names[limit:] if n.split("-", 1)[0] == second]
+        found = [r for r in (self.get(name) for name in chosen) if r is not None]
+        found.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
+        return found[:limit]
 
     def active(self, action: str) -> dict[str, Any] | None:
         """The running run of ``action``. Every run young enough to be running is looked at,

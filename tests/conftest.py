@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from isolation import IsolationUnavailable, PrivatePostgres, enter_private_network, public_listeners
 from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
 
@@ -25,6 +26,36 @@ import build as demo_build  # noqa: E402
 __all__ = ["demo_build"]
 
 IPAI = [sys.executable, "-m", "ipai_ops.cli"]
+postgres_key = pytest.StashKey[PrivatePostgres]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Isolate every process that runs tests (see isolation.py) before any fixture starts."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the xdist controller runs no test; each worker isolates itself
+    try:
+        enter_private_network()
+        config.stash[postgres_key] = PrivatePostgres()
+    except (IsolationUnavailable, OSError, subprocess.SubprocessError) as exc:
+        pytest.exit(f"test isolation: {exc}", returncode=2)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(postgres_key, None)
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def guard_public_listeners() -> Any:
+    """A test leaves no public listener behind: the next test in this process would see it."""
+    yield
+    left = public_listeners()
+    if left:
+        pytest.fail(
+            "the test left public listeners: " + ", ".join(s.describe() for s in left),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -249,16 +280,18 @@ def _toml(value: Any) -> str:
 @pytest.fixture
 def stack_db(demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bed: Any) -> Any:
     db = make_odoo_db(tmp_path, partners=100, files=1)
-    seed_modules(db)
-    set_env_keys(
-        demo_stack,
-        database=db.name,
-        engine_socket=bed.socket,
-        compose_project=bed.project(tmp_path),
-    )
-    monkeypatch.setenv("DEMO_DSN", db.dsn)
-    yield demo_stack, db
-    drop_test_databases(db.name)
+    try:
+        seed_modules(db)
+        set_env_keys(
+            demo_stack,
+            database=db.name,
+            engine_socket=bed.socket,
+            compose_project=bed.project(tmp_path),
+        )
+        monkeypatch.setenv("DEMO_DSN", db.dsn)
+        yield demo_stack, db
+    finally:
+        drop_test_databases(db.name)
 
 
 def run_suite(
@@ -361,8 +394,10 @@ def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
         bed.remove(*names)
         names.clear()
         port = free_port()
-        name = bed.standin(
-            f"{project}-odoo-{len(flags)}",
+        name = f"{project}-odoo-{len(flags)}"
+        names.append(name)  # before it starts: a container that never comes up is removed too
+        bed.standin(
+            name,
             port,
             "--workers",
             str(workers),
@@ -371,7 +406,6 @@ def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
             project=project,
             **options,
         )
-        names.append(name)
         set_env_keys(
             stack,
             base_url=f"http://127.0.0.1:{port}",

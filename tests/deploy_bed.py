@@ -16,9 +16,8 @@ import yaml
 from conftest import ROOT, run_ipai, seed_modules, set_env_keys
 from hostd_bed import HostdServer
 from loopback import free_port
-from odoo_db import OdooDb, make_odoo_db
+from odoo_db import OdooDb, drop_test_databases, make_odoo_db
 from podman_bed import CONTAINERS_CONF, python_in_container, runtime_mounts
-from test_network_gate import current_public
 
 UPGRADE = ROOT / "tests" / "standin" / "odoo_upgrade.py"
 CORE_MANIFEST = "addons/ipai/ipai_core/__manifest__.py"
@@ -148,6 +147,15 @@ def make_deploy_bed(demo_stack: Path, bed: Any, tmp_path: Path) -> DeployBed:
     git(work, "config", "user.email", "dev@example.invalid")
     git(work, "config", "user.name", "dev")
     db = make_odoo_db(tmp_path, partners=200, files=2)
+    try:
+        return _with_db(demo_stack, bed, tmp_path, work, db)
+    except BaseException:
+        drop_test_databases(db.name)  # a bed that could not be made leaves no database
+        raise
+
+
+def _with_db(demo_stack: Path, bed: Any, tmp_path: Path, work: Path, db: OdooDb) -> DeployBed:
+    root = demo_stack.parent
     seed_modules(db)
     deploy_bed = DeployBed(
         host=demo_stack,
@@ -171,7 +179,7 @@ def make_deploy_bed(demo_stack: Path, bed: Any, tmp_path: Path) -> DeployBed:
         services={"odoo": "odoo"},
         workers=2,
         log_source={"container": "odoo"},
-        port_allowlist=current_public(),
+        port_allowlist=[],  # this process's namespace: nothing public but what a test opens
         compose_files=["deploy/compose.yaml"],
         policy="deploy/policy.toml",
         state_file=str(deploy_bed.state_file),

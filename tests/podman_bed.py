@@ -116,13 +116,18 @@ class Bed:
             path.write_bytes(tar)
             podman("import", "--quiet", str(path), self.image)
         self.sock_path = workdir / "podman.sock"
-        self.service = subprocess.Popen(
-            ["podman", "system", "service", "--time=0", f"unix://{self.sock_path}"],
-            env=podman_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=(workdir / "podman-service.log").open("wb"),
-        )
-        self._wait_socket()
+        with (workdir / "podman-service.log").open("wb") as log:
+            self.service = subprocess.Popen(
+                ["podman", "system", "service", "--time=0", f"unix://{self.sock_path}"],
+                env=podman_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            self._wait_socket()
+        except BaseException:
+            self.close()  # a service that never answered is stopped, not left behind
+            raise
 
     def project(self, tmp_path: Path) -> str:
         """A compose project name private to one test."""

@@ -3,13 +3,15 @@ to through the Docker API exactly as a Docker host would be."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import postdeploy, set_env_keys
+from conftest import by_gate, only_pack, postdeploy, set_env_keys
 from loopback import free_port
 from podman_bed import CONTAINERS_CONF, podman, python_in_container
 
@@ -92,10 +94,25 @@ def test_unhealthy_container(stack_db: Any, bed: Any, tmp_path: Path) -> None:
 
 
 def test_engine_socket_missing_is_an_error(stack_db: Any, odoo: Any, tmp_path: Path) -> None:
+    """Each gate fails closed on its own (``ipai gate`` refuses before the suite, see
+    test_cli_manners; pytest and the deploy driver run the gates regardless)."""
     stack, _ = stack_db
     odoo()
     set_env_keys(stack, engine_socket=f"unix://{tmp_path}/no-engine.sock")
-    results = only(stack, "workers or errors or public", "--ipai-since", now_minus(5))
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "postdeploy"),
+            *("--ipai-config", str(stack / "ipai.toml"), "-k", "workers or errors or public"),
+            *("--ipai-since", now_minus(5)),
+        ],
+        cwd=stack,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    results = by_gate(only_pack(stack / "evidence"))
     assert (results["runtime.workers"]["status"], results["runtime.workers"]["error_class"]) == (
         "error",
         "engine_unavailable",
@@ -133,13 +150,11 @@ def test_logs_before_the_deploy_do_not_count(stack_db: Any, odoo: Any) -> None:
     assert result["measurements"]["before_deploy"] >= 3
 
 
-# Host-wide views: these tests must not overlap each other or test_network_gate's listeners.
-@pytest.mark.xdist_group("public-ports")
 def test_published_ports_fail_and_loopback_bindings_pass(stack_db: Any, odoo: Any) -> None:
-    from test_network_gate import allow, current_public
+    from test_network_gate import allow
 
     stack, _ = stack_db
-    allow(stack, current_public())
+    allow(stack, [])
     for address, shown in (("0.0.0.0", "0.0.0.0:{port}"), ("[::]", "[::]:{port}")):
         port = free_port()
         started = odoo(network="bridge", publish=[f"{address}:{port}:{port}"], wait=False)

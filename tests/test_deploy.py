@@ -26,14 +26,20 @@ from pytest_ipai.config.schema import first_problem
 @pytest.fixture
 def site(demo_stack: Path, bed: Any, tmp_path: Path) -> Any:
     deploy_bed = make_deploy_bed(demo_stack, bed, tmp_path)
-    base = deploy_bed.release("deploy settings and the stand-in compose file")
-    # First install on the host, by hand, as an operator would: the driver reads its settings
-    # from the checkout it starts in.
-    git(deploy_bed.host, "fetch", "-q", "origin")
-    git(deploy_bed.host, "reset", "-q", "--hard", base)
-    first = deploy_bed.deploy(base)
-    assert first.returncode == 0, first.stdout + first.stderr
-    yield deploy_bed
+    try:
+        base = deploy_bed.release("deploy settings and the stand-in compose file")
+        # First install on the host, by hand, as an operator would: the driver reads its
+        # settings from the checkout it starts in.
+        git(deploy_bed.host, "fetch", "-q", "origin")
+        git(deploy_bed.host, "reset", "-q", "--hard", base)
+        first = deploy_bed.deploy(base)
+        assert first.returncode == 0, first.stdout + first.stderr
+        yield deploy_bed
+    finally:  # also when the first deploy failed: its containers and database go
+        tear_down(deploy_bed)
+
+
+def tear_down(deploy_bed: DeployBed) -> None:
     subprocess.run(
         [
             *IPAI[:1],

@@ -53,16 +53,18 @@ class Hostd(HostdServer):
 @pytest.fixture
 def hostd(stack_db: Any, odoo: Any, tmp_path: Path) -> Iterator[Hostd]:
     stack, _ = stack_db
-    from test_network_gate import allow, current_public
+    from test_network_gate import allow
 
     server = Hostd(stack, tmp_path)
-    server.odoo = odoo
-    server.use_odoo()  # a healthy stand-in container: the doctor passes
-    allow(stack, current_public())
-    server.token_file.write_text(TOKEN + "\n")
-    server.start()
-    yield server
-    server.kill()
+    try:
+        server.odoo = odoo
+        server.use_odoo()  # a healthy stand-in container: the doctor passes
+        allow(stack, [])
+        server.token_file.write_text(TOKEN + "\n")
+        server.start()
+        yield server
+    finally:
+        server.kill()  # also when starting it failed
     assert TOKEN not in server.log.read_text()  # the token never reaches the log
 
 
@@ -272,3 +274,24 @@ def test_doctor_client(hostd: Hostd) -> None:
     assert f"joined_run_failed: run {failing}" in rerun.stdout
     assert rerun.stdout.count("rerun: doctor run") == 1 and "rerun_failed" in rerun.stdout
     assert TOKEN not in own.stdout + joined.stdout + rerun.stdout + rerun.stderr
+
+
+def test_runs_of_one_second_are_listed_newest_first(tmp_path: Path) -> None:
+    """Run ids name the second only; their random tails must not decide the order."""
+    from datetime import timedelta
+
+    from ipai_ops.hostd_runs import RunStore, new_record
+
+    from pytest_ipai.core.fsio import write_json_atomic
+    from pytest_ipai.core.timeutil import utc_now
+
+    store = RunStore(tmp_path / "runs", ttl_seconds=60)
+    second = utc_now().replace(microsecond=0)
+    records = [new_record(f"action{i}", second + timedelta(milliseconds=100 * i)) for i in range(6)]
+    earlier = new_record("earlier", second - timedelta(seconds=1))
+    for record in [*records, earlier]:
+        finished = {**record, "status": "passed", "finished_at": record["started_at"]}
+        write_json_atomic(store.folder / f"{record['run_id']}.json", finished)
+    newest_first = [f"action{i}" for i in reversed(range(6))]
+    assert [r["action"] for r in store.runs()] == [*newest_first, "earlier"]
+    assert [r["action"] for r in store.runs(limit=2)] == newest_first[:2]
