@@ -25,7 +25,7 @@ from pytest_ipai.evidence.manifest import start_manifest
 from pytest_ipai.evidence.pack import Staging, host_name, new_run_id
 from pytest_ipai.evidence.publish import publish_run
 
-# The SLO budgets of the user's rules, by environment name (DESIGN.md section 10).
+# The SLO budgets of a deploy, by environment name (docs/deploy.md).
 BUDGET_MINUTES = {"dev": 5.0, "staging": 10.0, "prod": 15.0}
 
 # What the operator (or deploy-until-green) can do about each class.

@@ -72,7 +72,7 @@ def runs_dir(config: StackConfig) -> Path:
 
 
 def maintenance_file(config: StackConfig) -> Path | None:
-    from .deploy import maintenance_path
+    from .deploy_steps import maintenance_path
 
     try:
         return maintenance_path(config, dict(config.env.raw.get("deploy") or {}))

@@ -82,7 +82,7 @@ def test_garbage_only_and_empty_logs(tmp_path: Path) -> None:
 
 
 def test_rotation_during_the_read_is_noticed(tmp_path: Path) -> None:
-    from pytest_ipai import odoo_logs
+    from pytest_ipai.probes import odoo_logs
 
     path = tmp_path / "odoo.log"
     big = LOG * 8000  # larger than one read

@@ -1,4 +1,4 @@
-"""The user's addons manifest (DESIGN.md section 4), read as-is and schema-checked.
+"""The user's addons manifest (docs/addons-manifest.md), read as-is and schema-checked.
 
 Repository paths are relative to the stack repository (``stack.repo`` in the config), which is
 how the user's own scripts read them.

@@ -1,4 +1,4 @@
-"""What ``ir_module_module`` says against what is on disk (DESIGN.md section 11): nothing left
+"""What ``ir_module_module`` says against what is on disk: nothing left
 ``to install`` / ``to upgrade`` / ``to remove``; every must-have and ``ipai_*`` module installed;
 no installed module missing from the addons tree; each installed module's ``latest_version`` is
 its disk version adapted to the series (Odoo logs nothing when code is newer than the database:

@@ -1,5 +1,5 @@
 """``decide(results, policy) -> promote | rollback | hold``, a pure function, with the rule that
-fired and every input (DESIGN.md section 8).
+fired and every input (docs/decisions.md).
 
 Order: the operator's override (which must carry a reason, and is recorded next to what the
 rules said); the rollback triggers (the user's rules, e.g. health failed after 3 retries); then

@@ -1,7 +1,7 @@
 """Which modules a deploy must upgrade (``-u``) or install (``-i``), and the argv that does it.
 
-Odoo does not notice by itself that code on disk is newer than the database (DESIGN.md section
-11), so the driver compares: an installed module whose disk version (adapted to the series)
+Odoo does not notice by itself that code on disk is newer than the database (it logs nothing),
+so the driver compares: an installed module whose disk version (adapted to the series)
 differs from ``latest_version``; an installed module whose dependencies changed between the
 previous and the new commit; a must-have or ``ipai_*`` module not installed yet.
 """

@@ -1,6 +1,6 @@
 """Build an evidence pack in a staging folder and publish it atomically.
 
-Layout (DESIGN.md section 7): ``<evidence_root>/YYYYMMDD-HHMM/<scope>/`` holding manifest.json,
+Layout (docs/evidence.md): ``<evidence_root>/YYYYMMDD-HHMM/<scope>/`` holding manifest.json,
 results.json, journal.jsonl, junit.xml, allure-results/, blobs/<sha256>, decision.json (when a
 decision was made) and SHA256SUMS, written last. The pack is assembled under
 ``<evidence_root>/.staging/<run_id>/`` on the same file system, fsynced, then renamed into

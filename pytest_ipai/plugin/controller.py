@@ -1,11 +1,11 @@
-"""The pytest plugin: options, markers, fixtures, and the controller that turns reports into
-gate results and an evidence pack.
+"""The controller: turns test reports into gate results, journals them and publishes the pack.
 
-Two halves, so results survive pytest-xdist worker crashes and pytest-timeout kills:
+The plugin has two halves, so results survive pytest-xdist worker crashes and pytest-timeout
+kills:
 
-* the *item side* runs where checks run (the only process without xdist, or each worker). It
-  classifies each phase and attaches gate metadata plus what the check recorded to the report's
-  ``user_properties``, which xdist carries to the controller;
+* the *item side* (collection.py) runs where checks run (the only process without xdist, or
+  each worker). It classifies each phase and attaches gate metadata plus what the check
+  recorded to the report's ``user_properties``, which xdist carries to the controller;
 * the *controller* (never a worker) caches that metadata per node id as soon as the setup report
   arrives, so a later crash report (which carries nothing) is still an ``error`` for the right
   gate. It alone writes files: each result is journaled (fsynced) as it arrives, and the pack is
@@ -160,7 +160,7 @@ class Controller:
         self._decide_early()
 
     def _decide_early(self) -> None:
-        """A fired trigger cannot recover (DESIGN.md section 8): stop the suite there, so the
+        """A fired trigger cannot recover (docs/decisions.md): stop the suite there, so the
         rollback starts now rather than after the slower gates."""
         policy = self.state.decision_policy
         if policy is None or self.early is not None or self.state.override is not None:

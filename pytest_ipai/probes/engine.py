@@ -174,7 +174,7 @@ class WorkerCount:
 def odoo_workers(procs: list[Process]) -> WorkerCount:
     """Odoo's prefork tree: a master and its children. With ``setproctitle`` the children are
     titled ``odoo: WorkerHTTP``/``WorkerCron``; without it they share the master's command line
-    and only the parent pid tells them apart (DESIGN.md section 11)."""
+    and only the parent pid tells them apart."""
     odoo = [p for p in procs if "odoo" in p.command.lower()]
     if not odoo:
         return WorkerCount(None, 0, 0, False)

@@ -1,7 +1,7 @@
 """Odoo's log, read as a stream: ERROR/CRITICAL records (with their tracebacks) and werkzeug
 access lines, judged by each record's own timestamp.
 
-Format (DESIGN.md section 11): ``%(asctime)s %(pid)s %(levelname)s %(dbname)s``
+Format (Odoo 18.0): ``%(asctime)s %(pid)s %(levelname)s %(dbname)s``
 ``%(name)s: %(message)s``, tracebacks on following lines without a timestamp. Several workers
 append to one file, so timestamps are not strictly ordered: every record is compared with the
 window on its own, never "everything after the first match". Timestamps compare as bytes (the

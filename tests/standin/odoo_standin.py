@@ -1,5 +1,5 @@
 """A stand-in for Odoo's HTTP server, for tests (Odoo itself cannot run here). It honours the
-contracts of DESIGN.md section 11: /web/health with and without db_server_status (checking the
+contracts of a real Odoo 18.0 server: /web/health with and without db_server_status (checking the
 real PostgreSQL), /web/login with Odoo's generator tag or the redirect to the database selector,
 POST /web/health -> 400, Odoo-format log records and werkzeug access lines, and with --workers N
 Odoo's prefork tree: a master and N worker processes sharing the listening socket (no
