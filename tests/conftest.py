@@ -15,6 +15,7 @@ import pytest
 from isolation import IsolationUnavailable, PrivatePostgres, enter_private_network, public_listeners
 from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
+from standin_process import Standin
 
 from pytest_ipai.config.policy import load_policy
 
@@ -313,42 +314,6 @@ def postdeploy(stack: Path, *extra: str) -> dict[str, dict[str, Any]]:
     proc, results = run_suite(stack, "postdeploy", *extra)
     assert "/postdeploy-dev" in proc.stdout  # the pack's scope names the environment
     return results
-
-
-STANDIN = ROOT / "tests" / "standin" / "odoo_standin.py"
-
-
-class Standin:
-    """The Odoo stand-in as a local process on a loopback port."""
-
-    def __init__(self, dsn: str | None, log: Path, *flags: str) -> None:
-        import time
-
-        self.port = free_port()
-        self.log = log
-        argv = [sys.executable, str(STANDIN), "--port", str(self.port), "--log", str(log), *flags]
-        if dsn:
-            argv += ["--dsn", dsn]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import socket
-
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:  # ready when it accepts connections (a hanging stand-in answers nothing else)
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the Odoo stand-in did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 @pytest.fixture
