@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -133,12 +134,14 @@ def table(pack: Path, secrets: list[str] | None = None) -> str:
 
 
 def message_lines(message: str) -> list[str]:
-    """At most MESSAGE_LINES lines of MESSAGE_WIDTH characters; what was cut is said."""
-    lines = [line.rstrip() for line in message.splitlines() if line.strip()]
-    shown = [
-        line if len(line) <= MESSAGE_WIDTH else line[: MESSAGE_WIDTH - 1] + "\u2026"
-        for line in lines[:MESSAGE_LINES]
+    """The message wrapped at MESSAGE_WIDTH, at most MESSAGE_LINES lines; a cut is said."""
+    wrapped = [
+        part
+        for line in message.splitlines()
+        if line.strip()
+        for part in textwrap.wrap(line, MESSAGE_WIDTH, break_on_hyphens=False)
     ]
-    if len(lines) > MESSAGE_LINES:
-        shown.append(f"(+{len(lines) - MESSAGE_LINES} more lines in results.json)")
+    shown = wrapped[:MESSAGE_LINES]
+    if len(wrapped) > MESSAGE_LINES:
+        shown.append("(the rest is in results.json)")
     return shown

@@ -86,10 +86,10 @@ def test_the_table_shows_where_each_failure_is(tmp_path: Path) -> None:
     assert under.strip() == message_lines(message)[0]
 
 
-def test_table_message_lines_are_capped_and_redacted(tmp_path: Path) -> None:
+def test_table_message_lines_are_wrapped_capped_and_redacted(tmp_path: Path) -> None:
     secret = "s3cr3t-Value-91"
-    long_line = "x" * (MESSAGE_WIDTH + 40)
-    message = "\n".join([f"db password {secret} in odoo.conf:4", long_line, "c", "d", "e"])
+    findings = "; ".join(f"addons/x/m{i}/__manifest__.py:{i}: invalid" for i in range(12))
+    message = f"db password {secret} in odoo.conf:4\n{findings}\nthird\nfourth"
     result = {
         "gate_id": "odoo_conf.safe",
         "status": "fail",
@@ -103,11 +103,14 @@ def test_table_message_lines_are_capped_and_redacted(tmp_path: Path) -> None:
     )
     lines = table(tmp_path, [secret]).splitlines()
     row = next(i for i, line in enumerate(lines) if line.startswith("odoo_conf.safe"))
-    under = lines[row + 1 : row + 1 + MESSAGE_LINES + 1]
+    under = [line.strip() for line in lines[row + 1 : row + 2 + MESSAGE_LINES]]
     assert secret not in "\n".join(lines)
-    assert under[0].strip().startswith("db password ") and "odoo.conf:4" in under[0]
-    assert len(under[1].strip()) == MESSAGE_WIDTH and under[1].rstrip().endswith("\u2026")
-    assert under[3].strip() == f"(+{5 - MESSAGE_LINES} more lines in results.json)"
+    assert under[0].startswith("db password ") and under[0].endswith("in odoo.conf:4")
+    # A long line is wrapped at a word, not cut: the findings read on.
+    assert under[1].startswith("addons/x/m0/__manifest__.py:0: invalid;")
+    assert all(len(line) <= MESSAGE_WIDTH for line in under)
+    assert " ".join(under[1:MESSAGE_LINES]) in findings
+    assert under[MESSAGE_LINES] == "(the rest is in results.json)"
     passed_row = next(i for i, line in enumerate(lines) if line.startswith("git.clean"))
     assert lines[passed_row + 1] == lines[row]  # a passing row has nothing under it
 
