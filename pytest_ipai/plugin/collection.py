@@ -17,7 +17,6 @@ from .classify import classify
 from .state import GATE_ID, PROP, SUITES, IpaiState, meta_key, recorder_key, state_key
 
 
-# --------------------------------------------------------------------------- collection
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     """Collect the bundled check modules (named gate_*.py, so python_files never matches them)."""
     if parent.config.stash.get(state_key, None) is None:

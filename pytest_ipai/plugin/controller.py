@@ -38,7 +38,6 @@ from .progress import Progress
 from .state import MAX_DETAILS, IpaiState, gate_payload, meta_key
 
 
-# --------------------------------------------------------------------------- controller
 @dataclass
 class _Pending:
     meta: dict[str, Any]

@@ -20,7 +20,6 @@ from ..probes.hosts import Target
 from .state import IpaiState, meta_key, recorder_key, state_key
 
 
-# --------------------------------------------------------------------------- fixtures
 def _state(request: pytest.FixtureRequest) -> IpaiState:
     state = request.config.stash.get(state_key, None)
     if state is None:

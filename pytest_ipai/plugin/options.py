@@ -12,7 +12,6 @@ from .controller import Controller
 from .state import IpaiState, state_key
 
 
-# --------------------------------------------------------------------------- options, markers
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ipai", "pytest-ipai deploy gates")
     group.addoption(

@@ -29,7 +29,6 @@ meta_key = pytest.StashKey[dict[str, Any]]()
 recorder_key = pytest.StashKey[GateRecorder]()
 
 
-# --------------------------------------------------------------------------- run state
 @dataclass
 class IpaiState:
     config: StackConfig
