@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from isolation import IsolationUnavailable, PrivatePostgres, enter_private_network, public_listeners
+from isolation import (
+    IsolationUnavailable,
+    PrivateContainerStore,
+    PrivatePostgres,
+    enter_private_network,
+    public_listeners,
+)
 from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
 from standin_process import Standin
@@ -28,6 +35,7 @@ __all__ = ["demo_build"]
 
 IPAI = [sys.executable, "-m", "ipai_ops.cli"]
 postgres_key = pytest.StashKey[PrivatePostgres]()
+store_key = pytest.StashKey[PrivateContainerStore]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # the xdist controller runs no test; each worker isolates itself
     try:
         enter_private_network()
+        store = config.stash[store_key] = PrivateContainerStore()
+        os.environ.update(store.env)  # every podman this process starts uses its own store
         config.stash[postgres_key] = PrivatePostgres()
     except (IsolationUnavailable, OSError, subprocess.SubprocessError) as exc:
         pytest.exit(f"test isolation: {exc}", returncode=2)
@@ -45,6 +55,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     server = config.stash.get(postgres_key, None)
     if server is not None:
         server.stop()
+    store = config.stash.get(store_key, None)
+    if store is not None:
+        store.remove()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ and its database in the machine's PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from conftest import ROOT, run_ipai, seed_modules, set_env_keys
 from hostd_bed import HostdServer
 from loopback import free_port
 from odoo_db import OdooDb, drop_test_databases, make_odoo_db
-from podman_bed import CONTAINERS_CONF, python_in_container, runtime_mounts
+from podman_bed import podman_env, python_in_container, runtime_mounts
 
 UPGRADE = ROOT / "tests" / "standin" / "odoo_upgrade.py"
 CORE_MANIFEST = "addons/ipai/ipai_core/__manifest__.py"
@@ -114,12 +113,7 @@ class DeployBed:
         return run_ipai(command, "--config", str(self.config), "--ref", sha, *args, env=self.env())
 
     def env(self) -> dict[str, str]:
-        return dict(
-            os.environ,
-            DEMO_DSN=self.db.dsn,
-            CONTAINERS_CONF=str(CONTAINERS_CONF),
-            IPAI_TEST_MARKER=str(self.marker),
-        )
+        return dict(podman_env(), DEMO_DSN=self.db.dsn, IPAI_TEST_MARKER=str(self.marker))
 
 
 POLICY = """

@@ -10,6 +10,12 @@ them live in that namespace, because they are started from it. Tests in one proc
 after the other, and ``guard_public_listeners`` fails a test that leaves a public listener
 behind, so a test judges only what it made itself.
 
+Containers are not in any network namespace's view of the engine: every podman on the machine
+shares one container store, so a gate that asks the engine which containers publish ports
+would see another process's containers. Each process therefore gets a container store of its
+own too (graph root, run root, temporary and network folders), named through
+CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, which every podman it starts inherits.
+
 The machine's PostgreSQL is in another namespace, out of reach, and the tests do not rely on
 it being there: the process starts its own server from Debian's binaries on 127.0.0.1:5432 of
 its namespace (the address the tests' DSNs use), with a throwaway cluster.
@@ -31,6 +37,7 @@ import psycopg
 from pytest_ipai.core.addresses import is_loopback
 from pytest_ipai.probes.sockets import Listener, parse_ss
 
+BED_CONF = Path(__file__).resolve().parent / "bed" / "containers.conf"
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 PG_PORT = "5432"
@@ -50,6 +57,42 @@ def enter_private_network() -> None:
             f"cannot create a network namespace ({error}): the tests run as root (./dev test)"
         )
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=30)
+
+
+class PrivateContainerStore:
+    """podman settings of this process's own: its containers, images, networks and run state
+    live under one temporary folder, invisible to any other podman on the machine."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="ipai-test-podman-"))
+        storage = self.root / "storage.conf"
+        storage.write_text(
+            f'[storage]\ndriver = "overlay"\ngraphroot = "{self.root / "graph"}"\n'
+            f'runroot = "{self.root / "run"}"\n'
+        )
+        # The bed's settings (runtime, ulimits), with this store's own folders for the engine.
+        lines = BED_CONF.read_text().splitlines()
+        engine = lines.index("[engine]") + 1
+        lines[engine:engine] = [
+            f'tmp_dir = "{self.root / "libpod"}"',
+            f'volume_path = "{self.root / "volumes"}"',
+        ]
+        lines += ["", "[network]", f'network_config_dir = "{self.root / "networks"}"']
+        conf = self.root / "containers.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        self.env = {"CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
+
+    def remove(self) -> None:
+        env = dict(os.environ, **self.env)
+        # Whatever a test left running goes with the store (unmounting its layers first).
+        subprocess.run(
+            ["podman", "system", "reset", "--force"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def public_listeners() -> list[Listener]:

@@ -37,7 +37,9 @@ class BedUnavailable(RuntimeError):
 
 
 def podman_env() -> dict[str, str]:
-    return dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
+    """The environment for podman: the test process's own store (isolation.py) when it set one,
+    else the bed's settings with the machine's store (benchmarks)."""
+    return dict(os.environ, CONTAINERS_CONF=os.environ.get("CONTAINERS_CONF", str(CONTAINERS_CONF)))
 
 
 def podman(

@@ -13,7 +13,7 @@ import pytest
 import requests
 from conftest import by_gate, only_pack, postdeploy, set_env_keys
 from loopback import free_port
-from podman_bed import CONTAINERS_CONF, podman, python_in_container
+from podman_bed import podman, podman_env, python_in_container
 
 
 def now_minus(seconds: float) -> str:
@@ -180,7 +180,7 @@ def test_podman_target_reads_the_containers_sockets(
     started = odoo(network="bridge", wait=False)
     time.sleep(1.0)
     set_env_keys(stack, services=None, engine_socket=None)  # sockets only
-    monkeypatch.setenv("CONTAINERS_CONF", str(CONTAINERS_CONF))  # for testinfra's podman exec
+    monkeypatch.setenv("CONTAINERS_CONF", podman_env()["CONTAINERS_CONF"])  # testinfra's podman
     target = f"podman://{started.name}"
     results = postdeploy(stack, "--hosts", target, "--", "-k", "public")
     result = results["net.no_public_ports"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import postgres_key
+from conftest import postgres_key, store_key
 from isolation import public_listeners
 
 HERE = Path(__file__).resolve().parent
@@ -68,3 +68,15 @@ def test_the_database_server_is_this_processes_own(request: pytest.FixtureReques
     ) as conn:
         row = conn.execute("SHOW data_directory").fetchone()
     assert row is not None and Path(row[0]).parent == server.root
+
+
+def test_the_container_store_is_this_processes_own(request: pytest.FixtureRequest) -> None:
+    store = request.config.stash[store_key]
+    info = subprocess.run(
+        ["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.RunRoot}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert info == [str(store.root / "graph"), str(store.root / "run")]
