@@ -170,8 +170,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     # What the flags and the suite need is checked before any gate runs: a missing tool is a
     # usage error now, not after the whole suite.
     allure = report.find_allure(args.allure) if args.report else None
-    if not args.hosts:
-        tools.check_engine(config, policy.expected(args.suite))
+    tools.check_engine(config, policy.expected(args.suite))
     pack, code = gate.run_suite(
         args.suite, config, workers=args.workers, evidence_root=root, extra=extra
     )
