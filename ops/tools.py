@@ -12,11 +12,11 @@ ENGINE_TIMEOUT = 10.0
 
 
 def uses_engine(config: StackConfig) -> bool:
-    """Whether the environment's gates reach its containers through the engine: services are
-    declared, or the Odoo log is a container's output."""
+    """Whether the environment declares a container engine: services whose containers the gates
+    read, or an engine socket of its own. (Without either, a container log source is read from
+    the default socket, and its gate says so itself if that fails.)"""
     env = config.env.raw
-    source = env.get("log_source")
-    return bool(env.get("services")) or (isinstance(source, dict) and "container" in source)
+    return bool(env.get("services")) or bool(env.get("engine_socket"))
 
 
 def check_engine(config: StackConfig, expected: list[GatePolicy]) -> None:
