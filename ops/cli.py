@@ -21,6 +21,7 @@ from pytest_ipai.config.stack import StackConfig, find_config, load_config
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
+from pytest_ipai.probes.hosts import target_spec
 
 from .console import guard_stdout
 
@@ -167,8 +168,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     extra = [*(["--hosts", args.hosts] if args.hosts else []), *args.pytest_args]
     from . import gate, report, tools
 
-    # What the flags and the suite need is checked before any gate runs: a missing tool is a
-    # usage error now, not after the whole suite.
+    # Usage first (the host spec), then what the flags and the suite need, all before any gate
+    # runs: a wrong option or a missing tool is a usage error now, not after the whole suite.
+    target_spec(args.hosts, config.env.raw.get("hosts"), f"environments.{config.env.name}")
     allure = report.find_allure(args.allure) if args.report else None
     tools.check_engine(config, policy.expected(args.suite))
     pack, code = gate.run_suite(
