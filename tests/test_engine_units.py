@@ -135,3 +135,19 @@ def test_two_hosts_on_the_command_line_is_a_usage_error(demo_stack: Path) -> Non
     )
     assert proc.returncode == 2
     assert "--hosts: one host per run" in proc.stdout + proc.stderr
+
+
+def test_a_service_is_never_a_container_whose_id_starts_with_its_name() -> None:
+    """Without labels the service is the container of that exact name; the engine's lookup
+    also takes an id prefix, so "db" found a container with id db3f... (a real flake)."""
+    from types import SimpleNamespace
+
+    from pytest_ipai.probes.engine import service_containers
+
+    def client_with(named: str) -> SimpleNamespace:
+        found = SimpleNamespace(name=named)
+        containers = SimpleNamespace(list=lambda **_: [], get=lambda _: found)
+        return SimpleNamespace(containers=containers)
+
+    assert service_containers(client_with("t1-odoo-0"), "db", "t1") == []
+    assert [c.name for c in service_containers(client_with("db"), "db", "t1")] == ["db"]

@@ -77,9 +77,12 @@ def service_containers(
         if found:
             return found
         try:
-            return [client.containers.get(service)]
+            named = client.containers.get(service)
         except NotFound:
             return []
+        # The engine also resolves an id prefix ("db" matches a container whose id starts so):
+        # only a container of exactly that name is the service's.
+        return [named] if named.name == service else []
     except DockerException as exc:
         raise EngineError(f"listing containers of service {service}: {_reason(exc)}") from None
 
