@@ -10,7 +10,14 @@ import pytest
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import IpaiError
 from pytest_ipai.core.recorder import GateRecorder
-from pytest_ipai.rules.compose import allowed, image_unpinned, images, load_compose, published_ports
+from pytest_ipai.rules.compose import (
+    allowed,
+    image_series,
+    image_unpinned,
+    images,
+    load_compose,
+    published_ports,
+)
 from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 pytestmark = [pytest.mark.predeploy]
@@ -24,7 +31,8 @@ def test_compose_no_public_ports(ipai_gate: GateRecorder, ipai_config: StackConf
         ipai_gate.error("compose_not_configured", f"environments.{env.name}.compose_files: not set")
     allowlist = list(env.raw.get("port_allowlist", []))
     require_digest = bool(ipai_gate.params.get("require_digest", env.production))
-    public, unpinned, seen = [], [], []
+    public, unpinned, other_series, seen = [], [], [], []
+    series = ipai_config.series
     try:
         for name in files:
             data = load_compose(ipai_config.base_dir / name)
@@ -39,12 +47,20 @@ def test_compose_no_public_ports(ipai_gate: GateRecorder, ipai_config: StackConf
                 why = image_unpinned(image.image, require_digest)
                 if why:
                     unpinned.append(f"{name}: {image.service} image {image.image}: {why}")
+                runs = image_series(image.image)
+                if series and runs and runs != series:
+                    other_series.append(
+                        f"{name}: {image.service} image {image.image} runs Odoo {runs}, "
+                        f"the stack is {series}"
+                    )
     except IpaiError as exc:
         ipai_gate.error("compose_unreadable", exc.message)
     ipai_gate.measure("published", len(seen))
     ipai_gate.blob("published-ports.json", json.dumps(seen, indent=2), "application/json")
     ipai_gate.fail_findings(
-        [("public_port", p) for p in public] + [("unpinned_image", u) for u in unpinned]
+        [("image_series_mismatch", m) for m in other_series]
+        + [("public_port", p) for p in public]
+        + [("unpinned_image", u) for u in unpinned]
     )
 
 

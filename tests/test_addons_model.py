@@ -9,7 +9,7 @@ import pytest
 
 from pytest_ipai.addons.discovery import discover
 from pytest_ipai.addons.manifest_file import ManifestProblem, parse_manifest
-from pytest_ipai.addons.versions import adapt_version, series_mismatch
+from pytest_ipai.addons.versions import adapt_version, version_problem
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -28,9 +28,9 @@ def addon(root: Path, name: str, manifest: str = '{"name": "X", "version": "1.0.
 
 
 def problem(path: Path) -> ManifestProblem:
-    result = parse_manifest(path)
-    assert isinstance(result, ManifestProblem), result
-    return result
+    result = parse_manifest(path, "18.0")
+    assert result.blocking, result
+    return result.blocking[0]
 
 
 def test_a_real_shaped_manifest_parses(tmp_path: Path) -> None:
@@ -38,8 +38,13 @@ def test_a_real_shaped_manifest_parses(tmp_path: Path) -> None:
         tmp_path / "m.py",
         '# -*- coding: utf-8 -*-\n"""doc"""\n{\n  "name": "Queue Job",\n  "version": "18.0.1.2.0",\n  "depends": ["base", "web"],\n  "auto_install": False,\n  "installable": True,\n}\n',
     )
-    data = parse_manifest(path)
-    assert data == {
+    parsed = parse_manifest(path, "18.0")
+    assert parsed.problems == [
+        ManifestProblem(
+            "license_missing", path, None, "no license: Odoo warns and assumes LGPL-3", False
+        )
+    ]
+    assert parsed.data == {
         "name": "Queue Job",
         "version": "18.0.1.2.0",
         "depends": ["base", "web"],
@@ -68,14 +73,7 @@ def test_non_utf8_manifest(tmp_path: Path) -> None:
         ('["not", "a", "dict"]\n', "not a single dict literal", 1),
         ('x = 1\n{"name": "X"}\n', "not a single dict literal", 1),
         ('{"name": "X",\n "depends": __import__("os").listdir("/")}\n', "not a literal value", 2),
-        ('{"name": "X", "depends": "base"}\n', "key 'depends' must be a list of strings", 1),
-        ('{"name": "X",\n "installable": "yes"}\n', "key 'installable' must be True or False", 2),
-        (
-            '{"name": "X", "auto_install": "web"}\n',
-            "key 'auto_install' must be True, False or a list",
-            1,
-        ),
-        ('{"version": "1.0"}\n', "key 'name' is missing", None),
+        ('{"name": "X", "data": "views.xml"}\n', "'data' must be a list of file names", 1),
     ],
 )
 def test_invalid_manifests(tmp_path: Path, text: str, expected: str, line: int | None) -> None:
@@ -106,13 +104,14 @@ def test_discovery_first_match_wins_and_reports_problems(tmp_path: Path) -> None
     addon(second, "shared", '{"name": "second", "version": "2.0.0"}')
     addon(second, "ipai_ok")
     write(second / "not_a_package" / "__manifest__.py", '{"name": "X"}')
+    write(second / "not_a_package" / "models.py", "")
     addon(second, "ipai_bad", "{")
     write(second / "plain_folder" / "README", "not an addon")
     big = addon(second, "ipai_big")
     (big / "static").mkdir()
     with open(big / "static" / "huge.bin", "wb") as fh:
         fh.truncate(50 * 1024 * 1024)  # a 50 MB file in an addon changes nothing
-    tree = discover([first, second, tmp_path / "missing"], tmp_path)
+    tree = discover([first, second, tmp_path / "missing"], tmp_path, "18.0")
     assert tree.addons["shared"].root == first
     assert tree.addons["shared"].depends == ("base",)
     assert [(w.root, s.root) for w, s in tree.shadowed] == [(first, second)]
@@ -149,9 +148,13 @@ def test_symlink_escaping_the_tree(tmp_path: Path) -> None:
         ("18.0.1.0.0", "18.0.1.0.0", None),
         ("18.0", "18.0.18.0", None),
         ("17.0.1.0.0", "18.0.17.0.1.0.0", "version 17.0.1.0.0 is for series 17.0, not 18.0"),
-        ("1.0-beta", "18.0.1.0-beta", "version '1.0-beta' is not dotted numbers"),
+        (
+            "1.0-beta",
+            "18.0.1.0-beta",
+            "version '1.0-beta' is not x.y, x.y.z, 18.0.x.y or 18.0.x.y.z (Odoo refuses the manifest)",
+        ),
     ],
 )
 def test_versions_adapt_like_odoo(version: str, adapted: str, mismatch: str | None) -> None:
     assert adapt_version(version, "18.0") == adapted
-    assert series_mismatch(version, "18.0") == mismatch
+    assert version_problem(version, "18.0") == mismatch

@@ -79,7 +79,7 @@ def test_broken_demo_fails_every_gate_with_its_class(tmp_path: Path) -> None:
         "oca.must_have": "must_have_not_found",
         "addons.manifests_valid": "manifest_syntax_error",
         "addons.unique_names": "duplicate_module",
-        "addons.dependencies": "unresolved_dependency",
+        "addons.dependencies": "dependency_cycle",
         "git.clean": "merge_conflict",
         "secrets.none_committed": "secret_committed",
         "compose.no_public_ports": "public_port",
@@ -97,7 +97,21 @@ def test_broken_demo_fails_every_gate_with_its_class(tmp_path: Path) -> None:
     assert "listed under the wrong repository" in must
     assert "deploy.env:1 (github_token)" in results["secrets.none_committed"]["message"]
     assert "ghp_" not in json.dumps(results)
-    assert "notes.txt:1" in results["git.clean"]["message"]
+    clean = results["git.clean"]
+    assert (
+        "addons/ipai/ipai_core/data/records.xml:1 (conflict marker, committed at HEAD)"
+        in (clean["message"])
+    )
+    assert "README.rst" not in clean["message"]  # documentation: a notice, not the verdict
+    notices = clean["measurements"]["notices"]["conflict_markers_in_docs"]
+    assert notices["count"] == 2
+    assert notices["examples"][0] == (
+        "addons/ipai/ipai_core/README.rst:1 (conflict marker, committed at HEAD)"
+    )
+    cycle = deps["message"]
+    assert cycle.startswith("ipai_cycle_a -> ipai_cycle_b -> ipai_cycle_a")  # most severe first
+    assert "also: core_ee_on_community (1), e.g. ipai_studio -> web_studio" in cycle
+    assert "unresolved_dependency (" in cycle and "e.g. " in cycle
     assert ".github/workflows/ci.yml:9" in results["pipeline.no_bypass"]["message"]
     assert "odoo publishes 0.0.0.0:8069 -> 8069" in results["compose.no_public_ports"]["message"]
     assert "queue: HEAD" in results["oca.repos_ref"]["message"]
@@ -155,7 +169,9 @@ def test_module_and_manifest_faults(demo_stack: Path) -> None:
     ipai = demo_stack / "addons" / "ipai"
     write_manifest(ipai / "ipai_list_manifest", '["not", "a", "dict"]\n')
     (ipai / "ipai_list_manifest" / "__init__.py").write_text("")
-    write_manifest(ipai / "ipai_no_init", '{"name": "No init"}\n')
+    write_manifest(ipai / "ipai_no_init", '{"name": "No init", "license": "LGPL-3"}\n')
+    (ipai / "ipai_no_init" / "models.py").write_text("from odoo import models\n")
+    write_manifest(ipai / "ipai_data_only", '{"name": "Data only", "license": "LGPL-3"}\n')
     results = suite(demo_stack)
     must = results["oca.must_have"]
     assert must["error_class"] == "module_not_installable"
@@ -163,15 +179,29 @@ def test_module_and_manifest_faults(demo_stack: Path) -> None:
     assert (
         "web_responsive (addons/oca/web/web_responsive): 'installable' is False" in must["message"]
     )
+    assert (
+        "base_technical_user (addons/oca/server-tools/base_technical_user): version 17.0.1.0.0 is for series 17.0, not 18.0"
+        in must["message"]
+    )
     manifests = results["addons.manifests_valid"]
-    assert classes(manifests) == {"manifest_invalid", "addon_not_package"}
+    assert classes(manifests) == {"manifest_invalid", "addon_not_package", "version_invalid"}
+    assert (
+        "addons/ipai/ipai_no_init: addon_not_package: Python files but no __init__.py: Odoo "
+        "installs it as an empty namespace package" in manifests["message"]
+    )
+    assert "ipai_data_only" not in manifests["message"]  # no Python, no __init__.py: fine
+    notices = manifests["measurements"]["notices"]
+    assert notices["not_installable"]["examples"] == [
+        "addons/oca/web/web_responsive/__manifest__.py:8: 'installable' is False: '-i' of it "
+        "does nothing and says nothing"
+    ]
     assert (
         "addons/ipai/ipai_list_manifest/__manifest__.py:1: manifest_invalid: not a single dict literal"
         in manifests["message"]
     )
     deps = results["addons.dependencies"]
     assert deps["error_class"] == "unresolved_dependency"
-    assert deps["message"].startswith("web_responsive (not installable)")
+    assert "web_responsive (not installable)" in deps["message"]
 
 
 def test_must_have_not_migrated_and_not_anywhere(demo_stack: Path) -> None:
@@ -237,8 +267,8 @@ def test_hygiene_faults(demo_stack: Path) -> None:
         "password = False\nDB_PASSWORD = os.environ['DB_PASSWORD']\nAWS = 'AKIAIOSFODNN7EXAMPLE'\n"
     )
     commit(demo_stack)
-    # A real merge conflict: two branches change the same line.
-    notes = demo_stack / "NOTES.md"
+    # A real merge conflict: two branches change the same line of a file Odoo loads.
+    notes = demo_stack / "addons" / "ipai" / "ipai_core" / "records.csv"
     notes.write_text("base\n")
     commit(demo_stack)
     git(demo_stack, "checkout", "-q", "-b", "other")
@@ -266,8 +296,8 @@ def test_hygiene_faults(demo_stack: Path) -> None:
     assert key_body not in json.dumps(results) and "AKIAIOSFODNN7EXAMPLE" not in json.dumps(results)
     clean = results["git.clean"]
     assert clean["error_class"] == "merge_conflict"
-    assert "NOTES.md: unmerged" in clean["message"]
-    assert "NOTES.md:1" in clean["message"]
+    assert "addons/ipai/ipai_core/records.csv: unmerged" in clean["message"]
+    assert "records.csv:1 (conflict marker, a local change (not committed))" in clean["message"]
 
 
 def test_bad_addons_manifest_is_an_error_for_every_gate_that_needs_it(demo_stack: Path) -> None:

@@ -150,7 +150,10 @@ def break_addons(stack: Path) -> None:
     write_addon(ipai, "ipai_missing_dep", ["ipai_core", "sale_subscription_oca"])  # unresolved
     write_addon(ipai, "ipai_cycle_a", ["ipai_cycle_b"])  # dependency_cycle
     write_addon(ipai, "ipai_cycle_b", ["ipai_cycle_a"])
-    (stack / "notes.txt").write_text("<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> feature\n")
+    conflict = "<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> feature\n"
+    (ipai / "ipai_core" / "data").mkdir(exist_ok=True)
+    (ipai / "ipai_core" / "data" / "records.xml").write_text(conflict)  # merge_conflict
+    (ipai / "ipai_core" / "README.rst").write_text(conflict)  # in docs: a notice only
     token = "ghp_" + "DemoLeakedToken0123456789abcdefghijkl"
     (stack / "deploy.env").write_text(f"GITHUB_TOKEN={token}\n")
 

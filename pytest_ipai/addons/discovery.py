@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .manifest_file import ManifestProblem, parse_manifest
+from .versions import DEFAULT_VERSION
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,10 @@ class Addon:
     path: Path
     root: Path
     depends: tuple[str, ...]
-    version: str | None
+    version: str  # Odoo's default "1.0" when the manifest has none
     installable: bool
     auto_install: bool | tuple[str, ...]
+    version_declared: bool = True
 
     @property
     def manifest_file(self) -> Path:
@@ -35,7 +37,9 @@ class AddonsTree:
     roots: list[Path]
     addons: dict[str, Addon] = field(default_factory=dict)
     shadowed: list[tuple[Addon, Addon]] = field(default_factory=list)
-    problems: list[ManifestProblem] = field(default_factory=list)
+    problems: list[ManifestProblem] = field(default_factory=list)  # blocking
+    notices: list[ManifestProblem] = field(default_factory=list)  # tolerated by Odoo
+    empty_roots: list[Path] = field(default_factory=list)  # on addons_path, no addon in it
     missing_roots: list[Path] = field(default_factory=list)
     by_root: dict[Path, dict[str, Addon]] = field(default_factory=dict)
     manifests_read: int = 0
@@ -45,7 +49,8 @@ class AddonsTree:
         return self.by_root.get(root, {})
 
 
-def discover(roots: Iterable[Path], boundary: Path) -> AddonsTree:
+def discover(roots: Iterable[Path], boundary: Path, series: str | None = None) -> AddonsTree:
+    """Every addon along ``roots``; ``series`` enables the version rule of the manifests."""
     tree = AddonsTree(roots=list(roots))
     boundary = boundary.resolve()
     for root in tree.roots:
@@ -56,6 +61,7 @@ def discover(roots: Iterable[Path], boundary: Path) -> AddonsTree:
             continue
         with os.scandir(root) as entries:
             names = sorted(e.name for e in entries if not e.name.startswith("."))
+        read_before = tree.manifests_read
         for name in names:
             folder = root / name
             manifest = folder / "__manifest__.py"
@@ -74,30 +80,49 @@ def discover(roots: Iterable[Path], boundary: Path) -> AddonsTree:
             if not manifest.is_file():
                 continue
             tree.manifests_read += 1
-            data = parse_manifest(manifest)
-            if isinstance(data, ManifestProblem):
-                tree.problems.append(data)
+            parsed = parse_manifest(manifest, series)
+            tree.notices += parsed.notices
+            if parsed.data is None or parsed.blocking:
+                tree.problems += parsed.blocking
                 continue
-            if not (folder / "__init__.py").is_file():
+            if not (folder / "__init__.py").is_file() and _has_python(folder):
                 tree.problems.append(
                     ManifestProblem(
-                        "addon_not_package", folder, None, "no __init__.py: Odoo cannot import it"
+                        "addon_not_package",
+                        folder,
+                        None,
+                        "Python files but no __init__.py: Odoo installs it as an empty "
+                        "namespace package and none of its models or controllers load",
                     )
                 )
                 continue
+            data = parsed.data
             auto = data.get("auto_install", False)
+            version = data.get("version")
             addon = Addon(
                 name=name,
                 path=folder,
                 root=root,
                 depends=tuple(data.get("depends", ())),
-                version=data.get("version"),
-                installable=data.get("installable", True),
+                version=version if isinstance(version, str) else DEFAULT_VERSION,
+                installable=bool(data.get("installable", True)),
                 auto_install=auto if isinstance(auto, bool) else tuple(auto),
+                version_declared="version" in data,
             )
             found[name] = addon
             if name in tree.addons:
                 tree.shadowed.append((tree.addons[name], addon))
             else:
                 tree.addons[name] = addon
+        if tree.manifests_read == read_before:
+            tree.empty_roots.append(root)
     return tree
+
+
+def _has_python(folder: Path) -> bool:
+    """Whether the addon holds Python code besides its manifest (a data-only addon does not)."""
+    for _dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "static"]
+        if any(f.endswith(".py") and f != "__manifest__.py" for f in filenames):
+            return True
+    return False

@@ -1,52 +1,82 @@
-"""Parse an addon's ``__manifest__.py`` the safe way: ``ast`` and ``literal_eval``, never import.
+"""Parse an addon's ``__manifest__.py`` the safe way (``ast`` and ``literal_eval``, never import)
+and judge it by what Odoo's loader really does with it.
 
-A problem is returned, not raised, with the error class the manifests gate reports and the
-file:line it points at.
+Odoo 18 reads a manifest with ``ast.literal_eval`` over a dict of defaults and type-checks almost
+nothing, so the rules here are the ones whose breach breaks something (see
+docs/addons-rules.md): blocking problems make Odoo refuse the addon or fail installs, notices
+are what Odoo tolerates but a reader should know. A problem is returned, never raised, with the
+error class the manifests gate reports and the file:line it points at.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.paths import rel
+from .versions import version_problem
 
 MAX_MANIFEST_BYTES = 1024 * 1024
 
-# Keys Odoo reads, with the types it expects. Unknown keys are allowed (Odoo ignores them).
-_STR_KEYS = (
-    "name",
-    "version",
-    "license",
-    "summary",
-    "description",
-    "author",
-    "website",
-    "category",
-    "maintainer",
-    "countries",
+# ir.module.module's license selection in Odoo 16-18: any other value makes update_list (run by
+# every -i / -u) fail with "Wrong value for ir.module.module.license".
+ODOO_LICENSES = frozenset(
+    {
+        "GPL-2",
+        "GPL-2 or any later version",
+        "GPL-3",
+        "GPL-3 or any later version",
+        "AGPL-3",
+        "LGPL-3",
+        "Other OSI approved licence",
+        "OEEL-1",
+        "OPL-1",
+        "Other proprietary",
+    }
 )
-_BOOL_KEYS = ("installable", "application")
-_STR_LIST_KEYS = ("depends", "data", "demo", "qweb", "excludes", "maintainers", "images")
+# Keys Odoo iterates as lists of file names when it installs the addon: a string is read
+# character by character and the install fails on the first "file".
+_FILE_LIST_KEYS = ("data", "demo", "init_xml", "update_xml", "demo_xml")
+# Keys Odoo stores as text: a list is stored as its Python repr ("['Alice', 'Bob']").
+_TEXT_KEYS = ("author", "maintainer")
 
 
 @dataclass(frozen=True)
 class ManifestProblem:
-    error_class: str  # manifest_syntax_error | manifest_invalid | addon_not_package
+    error_class: str
     file: Path
     line: int | None
     message: str
+    blocking: bool = True
 
     def where(self, base: Path | None = None) -> str:
         name = rel(self.file, base) if base is not None else str(self.file)
         return f"{name}:{self.line}" if self.line else name
 
 
-def parse_manifest(path: Path) -> dict[str, Any] | ManifestProblem:
-    def invalid(message: str, line: int | None = None) -> ManifestProblem:
-        return ManifestProblem("manifest_invalid", path, line, message)
+@dataclass
+class ParsedManifest:
+    """The manifest's data (None when it could not be read as a literal) and what is wrong."""
+
+    data: dict[str, Any] | None
+    problems: list[ManifestProblem] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[ManifestProblem]:
+        return [p for p in self.problems if p.blocking]
+
+    @property
+    def notices(self) -> list[ManifestProblem]:
+        return [p for p in self.problems if not p.blocking]
+
+
+def parse_manifest(path: Path, series: str | None = None) -> ParsedManifest:
+    """Read and judge one manifest; ``series`` enables the version rule."""
+
+    def invalid(message: str, line: int | None = None) -> ParsedManifest:
+        return ParsedManifest(None, [ManifestProblem("manifest_invalid", path, line, message)])
 
     try:
         size = path.stat().st_size
@@ -62,7 +92,8 @@ def parse_manifest(path: Path) -> dict[str, Any] | ManifestProblem:
     try:
         module = ast.parse(text, filename=str(path))
     except SyntaxError as exc:
-        return ManifestProblem("manifest_syntax_error", path, exc.lineno, exc.msg)
+        problem = ManifestProblem("manifest_syntax_error", path, exc.lineno, exc.msg or "")
+        return ParsedManifest(None, [problem])
     statements = [s for s in module.body if not _is_docstring(s)]
     if (
         len(statements) != 1
@@ -76,18 +107,119 @@ def parse_manifest(path: Path) -> dict[str, Any] | ManifestProblem:
         data = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
         bad = _first_non_literal(node)
-        return invalid(f"not a literal value ({type(exc).__name__})", bad or node.lineno)
+        return invalid(
+            f"not a literal value ({type(exc).__name__}): Odoo's literal_eval refuses it",
+            bad or node.lineno,
+        )
     lines = {
         key.value: key.lineno
         for key in node.keys
         if isinstance(key, ast.Constant) and isinstance(key.value, str)
     }
-    problem = _check_types(data, lines)
-    if problem is not None:
-        message, key = problem
-        return invalid(message, lines.get(key))
-    manifest: dict[str, Any] = data
-    return manifest
+    for key in data:
+        if not isinstance(key, str):
+            return invalid(f"key {key!r} is not a string")
+    problems = [
+        ManifestProblem(klass, path, lines.get(key), message, blocking)
+        for klass, key, message, blocking in judge(data, series)
+    ]
+    return ParsedManifest(data, problems)
+
+
+def judge(data: dict[str, Any], series: str | None) -> list[tuple[str, str, str, bool]]:
+    """(error class, key, message, blocking) for each rule the manifest breaks."""
+    found: list[tuple[str, str, str, bool]] = []
+    depends = data.get("depends", [])
+    depends_ok = isinstance(depends, list | tuple) and all(isinstance(d, str) for d in depends)
+    if not depends_ok:
+        shown = ", ".join(repr(c) for c in depends) if isinstance(depends, str) else ""
+        why = (
+            f"a string: Odoo reads it as the dependencies {shown} and the install fails"
+            if isinstance(depends, str)
+            else "not a list of module names: the install fails"
+        )
+        found.append(("depends_not_list", "depends", f"'depends' is {why}", True))
+    auto = data.get("auto_install", False)
+    if depends_ok and isinstance(auto, str | list | tuple | set | frozenset):
+        strays = sorted(str(t) for t in set(auto) - set(depends))
+        if strays:
+            found.append(
+                (
+                    "auto_install_not_in_depends",
+                    "auto_install",
+                    f"auto_install triggers {strays} are not in depends: Odoo's loader raises "
+                    "on it, which fails creating any new database with this addon on the path",
+                    True,
+                )
+            )
+    installable = bool(data.get("installable", True))
+    version = data.get("version", "1.0")
+    if installable and series is not None and (bad := version_problem(version, series)):
+        found.append(
+            (
+                "version_invalid",
+                "version",
+                f"{bad}: Odoo ignores the addon on an existing database ('invalid module names') "
+                "and fails creating a new one",
+                True,
+            )
+        )
+    license_ = data.get("license")
+    if license_ and license_ not in ODOO_LICENSES:
+        found.append(
+            (
+                "license_invalid",
+                "license",
+                f"license {license_!r} is not one of Odoo's: with this addon on the path every "
+                "-i and -u of the database fails ('Wrong value for ir.module.module.license')",
+                True,
+            )
+        )
+    for key in _FILE_LIST_KEYS:
+        value = data.get(key, [])
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            found.append(
+                (
+                    "manifest_invalid",
+                    key,
+                    f"'{key}' must be a list of file names: the install fails",
+                    True,
+                )
+            )
+    found += _notices(data, license_, installable)
+    return found
+
+
+def _notices(
+    data: dict[str, Any], license_: Any, installable: bool
+) -> list[tuple[str, str, str, bool]]:
+    found: list[tuple[str, str, str, bool]] = []
+    if not license_:
+        found.append(
+            ("license_missing", "license", "no license: Odoo warns and assumes LGPL-3", False)
+        )
+    for key in _TEXT_KEYS:
+        if isinstance(data.get(key), list | tuple):
+            found.append(
+                (
+                    "manifest_list_as_text",
+                    key,
+                    f"'{key}' is a list: Odoo stores its Python text ({list(data[key])!s})",
+                    False,
+                )
+            )
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
+        found.append(("name_missing", "name", "no name: Odoo shows an empty title", False))
+    if not installable:
+        found.append(
+            (
+                "not_installable",
+                "installable",
+                "'installable' is False: '-i' of it does nothing and says nothing",
+                False,
+            )
+        )
+    return found
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
@@ -116,28 +248,4 @@ def _first_non_literal(node: ast.AST) -> int | None:
     for child in ast.walk(node):
         if not isinstance(child, allowed):
             return getattr(child, "lineno", None)
-    return None
-
-
-def _check_types(data: dict[Any, Any], lines: dict[str, int]) -> tuple[str, str] | None:
-    for key in data:
-        if not isinstance(key, str):
-            return f"key {key!r} is not a string", ""
-    if not isinstance(data.get("name"), str) or not data["name"].strip():
-        return "key 'name' is missing or not a non-empty string", "name"
-    for key in _STR_KEYS:
-        if key in data and not isinstance(data[key], str) and key != "countries":
-            return f"key '{key}' must be a string", key
-    for key in _BOOL_KEYS:
-        if key in data and not isinstance(data[key], bool):
-            return f"key '{key}' must be True or False", key
-    for key in _STR_LIST_KEYS:
-        value = data.get(key, [])
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            return f"key '{key}' must be a list of strings", key
-    auto = data.get("auto_install", False)
-    if not isinstance(auto, bool) and not (
-        isinstance(auto, list | tuple) and all(isinstance(v, str) for v in auto)
-    ):
-        return "key 'auto_install' must be True, False or a list of module names", "auto_install"
     return None

@@ -55,8 +55,7 @@ def compare(rows: Iterable[ModuleRow], stack: StackAddons) -> list[Finding]:
                     )
                 )
             continue
-        if addon.version is None:
-            continue
+        # No version in the manifest is Odoo's default 1.0, stored as <series>.1.0: compared too.
         expected = adapt_version(addon.version, stack.series)
         if row.latest_version != expected:
             findings.append(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.gitstate import refs_with_path
+from ..core.gitstate import path_fate, refs_with_path
+from .manifest_file import ManifestProblem
 from .stack import StackAddons
-from .versions import series_mismatch
+from .versions import version_problem
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
     repos = {r.name: r for r in manifest.repos}
     repo_of_root = {r.path: r for r in manifest.repos}
     broken = {
-        p.file.parent.name if p.file.name == "__manifest__.py" else p.file.name
+        p.file.parent.name if p.file.name == "__manifest__.py" else p.file.name: p
         for p in tree.problems
     }
     findings: list[Finding] = []
@@ -57,7 +58,17 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
                 )
                 continue
             addon = tree.found_in(repo.path).get(module)
-            if addon is None:
+            problem = broken.get(module)
+            if addon is None and problem is not None and problem.error_class == "version_invalid":
+                findings.append(
+                    Finding(
+                        repo_name,
+                        module,
+                        "version_series_mismatch",
+                        f"{module} ({repo.rel_path}/{module}): {problem.message}",
+                    )
+                )
+            elif addon is None:
                 findings.append(
                     Finding(
                         repo_name,
@@ -70,7 +81,7 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
                             repo.path,
                             series,
                             elsewhere(module, repo.path),
-                            module in broken,
+                            problem,
                         ),
                     )
                 )
@@ -83,16 +94,7 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
                         f"{module} ({repo.rel_path}/{module}): 'installable' is False",
                     )
                 )
-            elif addon.version is None:
-                findings.append(
-                    Finding(
-                        repo_name,
-                        module,
-                        "version_series_mismatch",
-                        f"{module} ({repo.rel_path}/{module}): no version in its manifest",
-                    )
-                )
-            elif (why := series_mismatch(addon.version, series)) is not None:
+            elif (why := version_problem(addon.version, series)) is not None:
                 findings.append(
                     Finding(
                         repo_name,
@@ -105,20 +107,35 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
 
 
 def _not_found(
-    module: str, repo: str, rel: str, repo_path: Path, series: str, places: list[str], broken: bool
+    module: str,
+    repo: str,
+    rel: str,
+    repo_path: Path,
+    series: str,
+    places: list[str],
+    problem: ManifestProblem | None,
 ) -> str:
     base = f"{module}: not in {repo} ({rel})"
     if not repo_path.exists():
         return f"{base}: the repository is missing (see oca.repos_present)"
-    if broken:
-        return f"{base} as a usable addon: its manifest is invalid (see addons.manifests_valid)"
+    if problem is not None:
+        return (
+            f"{base} as a usable addon: {problem.error_class}: {problem.message} "
+            "(see addons.manifests_valid)"
+        )
     if places:
         return f"{base}; it lives in {', '.join(places)}: listed under the wrong repository"
-    branches = refs_with_path(repo_path, module) if (repo_path / ".git").exists() else []
-    others = [b for b in branches if b != series]
+    is_git = (repo_path / ".git").exists()
+    fate = path_fate(repo_path, module) if is_git else None
+    if fate is not None and not fate.startswith("the checkout is shallow"):
+        return f"{base}: {fate}"
+    others = [b for b in refs_with_path(repo_path, module) if b != series] if is_git else []
     if others:
         return f"{base} on {series}; present on {', '.join(others)}: not migrated to {series} yet"
+    if fate is not None:
+        return f"{base} nor anywhere in the tree; {fate}"
+    history = "" if is_git else " (not a git checkout: no history to ask)"
     return (
         f"{base} nor anywhere in the tree: renamed, not migrated to {series}, "
-        "or from a repository outside the manifest"
+        f"or from a repository outside the manifest{history}"
     )

@@ -9,7 +9,7 @@ from ..config.stack import StackConfig
 from ..core.errors import ConfigError
 from .addons_manifest import AddonsManifest
 from .core import core_ce, core_ee
-from .discovery import AddonsTree, discover
+from .discovery import Addon, AddonsTree, discover
 from .graph import Node, Resolution, resolve
 
 
@@ -51,10 +51,45 @@ class StackAddons:
         }
         return resolve(self.roots(), nodes, core_ce(self.series), core_ee(self.series))
 
+    def core_roots(self) -> list[Path]:
+        """addons_path entries that are Odoo's own addons folders (mostly core names)."""
+        core = core_ce(self.series) | core_ee(self.series)
+        return [
+            root
+            for root, found in self.tree.by_root.items()
+            if found and sum(name in core for name in found) * 2 > len(found)
+        ]
+
+    def shadowing_core(self) -> list[Addon]:
+        """Addons outside Odoo's own folders that carry a core addon's name (a copied
+        ``hr_expense``, say): Odoo loads whichever comes first on the path."""
+        core = core_ce(self.series) | core_ee(self.series)
+        own = set(self.core_roots())
+        return [
+            addon
+            for root, found in self.tree.by_root.items()
+            if root not in own
+            for name, addon in sorted(found.items())
+            if name in core
+        ]
+
+    def unresolved_anywhere(self) -> list[tuple[str, str]]:
+        """(addon, dependency) for every installable addon of the tree, installed or not, whose
+        dependency is neither in the tree nor in core: information, not a verdict."""
+        core = core_ce(self.series) | core_ee(self.series)
+        known = set(self.tree.addons) | core
+        return [
+            (name, dep)
+            for name, addon in sorted(self.tree.addons.items())
+            if addon.installable
+            for dep in addon.depends
+            if dep not in known
+        ]
+
 
 def load_stack_addons(config: StackConfig, manifest: AddonsManifest) -> StackAddons:
     series = series_of(config, manifest)
-    tree = discover(addons_path(config, manifest), config.repo_root)
+    tree = discover(addons_path(config, manifest), config.repo_root, series)
     ipai = []
     if manifest.ipai_root is not None:
         ipai = sorted(n for n in tree.found_in(manifest.ipai_root) if n.startswith("ipai_"))

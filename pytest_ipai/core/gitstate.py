@@ -18,8 +18,15 @@ FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 def git(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> tuple[int, str]:
+    """Exit code and stdout, stripped (never for column formats: see ``git_raw``)."""
+    code, out = git_raw(repo, *args, timeout=timeout)
+    return code, out.strip()
+
+
+def git_raw(repo: Path, *args: str, timeout: float = GIT_TIMEOUT) -> tuple[int, str]:
+    """Exit code and stdout as git wrote it: porcelain lines keep their leading space."""
     proc = run(["git", "-C", str(repo), *args], timeout=timeout, env={**os.environ, **GIT_SAFE_ENV})
-    return proc.returncode, proc.stdout.strip()
+    return proc.returncode, proc.stdout
 
 
 def toplevel(path: Path) -> Path | None:
@@ -67,7 +74,7 @@ def repo_state(repo: Path) -> dict[str, Any]:
             return {"available": False, "reason": f"{top}: repository has no commit"}
         _, tree = git(top, "rev-parse", f"{sha}^{{tree}}")
         code, branch = git(top, "symbolic-ref", "--quiet", "--short", "HEAD")
-        _, status = git(top, "status", "--porcelain=v1", "--untracked-files=normal")
+        _, status = git(top, "status", "--porcelain=v1", "--untracked-files=normal")  # a flag
         _, diffstat = git(top, "diff", "--shortstat", "HEAD")
     except ToolError as exc:
         return {"available": False, "reason": exc.message}
@@ -99,7 +106,7 @@ def resolve_commit(repo: Path, ref: str) -> str | None:
 
 
 def porcelain_status(repo: Path) -> list[str]:
-    code, out = git(repo, "status", "--porcelain=v1", "--untracked-files=normal")
+    code, out = git_raw(repo, "status", "--porcelain=v1", "--untracked-files=normal")
     if code != 0:
         raise ToolError(f"git status failed in {repo}")
     return [line for line in out.splitlines() if line]
@@ -138,3 +145,32 @@ def safe_git_url(url: str, base: Path) -> str:
 
 
 GIT_SAFE_ENV = {"GIT_ALLOW_PROTOCOL": "https:ssh:file", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def path_fate(repo: Path, path: str) -> str | None:
+    """What the history of ``repo`` says became of ``path``: tracked but deleted from the work
+    tree, renamed, or removed (with the commit); None when the history says nothing. A shallow
+    clone cannot be asked, which the answer says."""
+    code, deleted = git(repo, "ls-files", "--deleted", "--", path)
+    if code == 0 and deleted:
+        return (
+            "deleted in the checkout: tracked by git at HEAD but missing from the work tree "
+            f"(git -C {repo.name} checkout -- {path} restores it)"
+        )
+    code, removed = git(repo, "log", "-1", "--diff-filter=D", "--format=%h %s", "--", path)
+    if code == 0 and removed:
+        commit = removed.split(" ", 1)[0]
+        _, changes = git(repo, "show", "-M", "--name-status", "--format=", commit)
+        for line in changes.splitlines():
+            parts = line.split("\t")
+            if (
+                len(parts) == 3
+                and parts[0].startswith("R")
+                and parts[1] == f"{path}/__manifest__.py"
+            ):
+                return f"renamed to {parts[2].split('/')[0]} in commit {removed}"
+        return f"removed in commit {removed}"
+    code, shallow = git(repo, "rev-parse", "--is-shallow-repository")
+    if code == 0 and shallow == "true":
+        return "the checkout is shallow, so its history could not be asked whether it was renamed"
+    return None

@@ -15,6 +15,7 @@ from .outcomes import GateError, GateFailure, GateInconclusive
 from .timeutil import iso, utc_now
 
 MAX_BLOB_BYTES = 8 * 1024 * 1024
+NOTICE_EXAMPLES = 20
 _TRUNCATED = b"\n[... truncated by pytest-ipai: blob larger than 8 MiB ...]\n"
 
 
@@ -44,23 +45,43 @@ class GateRecorder:
             {"name": name, "media_type": media_type, "b64": base64.b64encode(data).decode()}
         )
 
-    def fail_findings(self, findings: list[tuple[str, str]], prefix: str = "") -> None:
-        """Fail with the first finding's class (findings come in order of importance); the
-        message lists that class's findings and names the other classes, and every class's
-        count is measured, so nothing found is lost behind the first. No findings: return."""
+    def notice(self, error_class: str, text: str) -> None:
+        """Something worth knowing that does not fail the gate (what Odoo tolerates, say): counted
+        per class under the ``notices`` measurement, with up to NOTICE_EXAMPLES examples each."""
+        notices = self.measurements.setdefault("notices", {})
+        entry = notices.setdefault(error_class, {"count": 0, "examples": []})
+        entry["count"] += 1
+        if len(entry["examples"]) < NOTICE_EXAMPLES:
+            entry["examples"].append(text)
+
+    def fail_findings(
+        self, findings: list[tuple[str, str]], prefix: str = "", rank: tuple[str, ...] = ()
+    ) -> None:
+        """Fail with the most severe class found: the first of ``rank`` present, else the first
+        finding's. The message lists that class's findings, then every other class with its
+        count and one located example, so nothing found hides behind the first; every class's
+        count is measured too. No findings: return."""
         if not findings:
             return
+        order = {klass: index for index, klass in enumerate(rank)}
+        ranked = sorted(findings, key=lambda f: order.get(f[0], len(order)))
         counts: dict[str, int] = {}
-        for error_class, _ in findings:
+        examples: dict[str, str] = {}
+        for error_class, text in ranked:
             counts[error_class] = counts.get(error_class, 0) + 1
+            examples.setdefault(error_class, text)
         self.measure("error_classes", counts)
-        first = findings[0][0]
-        shown = [text for klass, text in findings if klass == first]
+        first = ranked[0][0]
+        shown = [text for klass, text in ranked if klass == first]
         listing = "; ".join(shown[:10]) + (
             f"; and {len(shown) - 10} more" if len(shown) > 10 else ""
         )
-        others = [f"{klass} ({n})" for klass, n in counts.items() if klass != first]
-        tail = f" (also: {', '.join(others)})" if others else ""
+        others = [
+            f"{klass} ({n}), e.g. {examples[klass]}"
+            for klass, n in counts.items()
+            if klass != first
+        ]
+        tail = f" (also: {'; '.join(others)})" if others else ""
         self.fail(first, f"{prefix}{listing}{tail}")
 
     def fail(self, error_class: str, message: str) -> NoReturn:

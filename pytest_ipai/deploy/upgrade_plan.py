@@ -48,12 +48,11 @@ def plan_upgrade(
         addon = addons.get(row.name)
         if row.state != "installed" or addon is None:
             continue
-        if addon.version is not None:
-            disk = adapt_version(addon.version, stack.series)
-            if row.latest_version != disk:
-                plan.update.append(row.name)
-                plan.reasons[row.name] = f"database {row.latest_version or '(none)'}, disk {disk}"
-                continue
+        disk = adapt_version(addon.version, stack.series)  # "1.0" when none is declared
+        if row.latest_version != disk:
+            plan.update.append(row.name)
+            plan.reasons[row.name] = f"database {row.latest_version or '(none)'}, disk {disk}"
+            continue
         if old_depends is not None and row.name in old_depends:
             before, after = sorted(old_depends[row.name]), sorted(addon.depends)
             if before != after:

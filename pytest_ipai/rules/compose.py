@@ -126,3 +126,21 @@ def image_unpinned(image: str, require_digest: bool) -> str | None:
 
 def allowed(published: Published, allowlist: list[str]) -> bool:
     return allowlist_allows(published.address, published.port, allowlist)
+
+
+_ODOO_TAG = re.compile(r"^(\d+)(?:\.(\d+))?(?=$|[^\d])")
+
+
+def image_series(image: str) -> str | None:
+    """The Odoo series an Odoo image's tag names (``odoo:19`` -> ``19.0``, ``odoo:18.0-2024``
+    -> ``18.0``), or None for other images and tags that name no series."""
+    reference = image.split("@", 1)[0]
+    repository, _, tag = reference.rpartition(":")
+    if not repository or "/" in tag:
+        return None  # no tag (a registry port is not a tag)
+    if "odoo" not in repository.rsplit("/", 1)[-1].lower():
+        return None
+    match = _ODOO_TAG.match(tag)
+    if match is None:
+        return None
+    return f"{match.group(1)}.{match.group(2) or '0'}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ToolError
-from ..core.gitstate import git
+from ..core.gitstate import git, git_raw
 from ..core.redact import find_secrets
 
 GREP_TIMEOUT = 120.0
@@ -32,8 +32,9 @@ class Hit:
         return f"{path}:{self.line}"
 
 
-def _grep(repo: Path, *args: str) -> list[tuple[str, int, str]]:
-    """``git grep -n -I`` over tracked files: (file, line, text). No match is an empty list."""
+def _grep(repo: Path, *args: str, head: bool = False) -> list[tuple[str, int, str]]:
+    """``git grep -n -I`` over tracked files: (file, line, text). No match is an empty list.
+    With ``head`` the search runs in a commit and git prefixes each file with ``<rev>:``."""
     code, out = git(repo, "grep", "-n", "-I", "--no-color", "-z", *args, timeout=GREP_TIMEOUT)
     if code == 1:
         return []
@@ -43,7 +44,8 @@ def _grep(repo: Path, *args: str) -> list[tuple[str, int, str]]:
     for record in out.splitlines():
         parts = record.split("\0", 2)
         if len(parts) == 3 and parts[1].isdigit():
-            hits.append((parts[0], int(parts[1]), parts[2]))
+            name = parts[0].split(":", 1)[1] if head and ":" in parts[0] else parts[0]
+            hits.append((name, int(parts[1]), parts[2]))
     return hits
 
 
@@ -54,23 +56,61 @@ _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 class TreeState:
     repo: Path
     unmerged: list[str]
-    changes: list[str]
-    markers: list[Hit]
+    changes: list[str]  # porcelain v1 lines, "XY path"
+    markers: list[Hit]  # in files Odoo or the stack loads: a broken merge
+    doc_markers: list[Hit]  # in documentation only (README.rst, readme/*.md): harmless to run
 
 
 def tree_state(repo: Path) -> TreeState:
     """Unmerged paths and uncommitted changes (one git status) and conflict markers (git grep)."""
-    code, out = git(repo, "status", "--porcelain=v1", "--untracked-files=normal")
+    code, out = git_raw(repo, "status", "--porcelain=v1", "--untracked-files=normal")
     if code != 0:
         raise ToolError(f"git status failed in {repo}")
     lines = [line for line in out.splitlines() if line]
     unmerged = sorted(line[3:] for line in lines if line[:2] in _UNMERGED)
-    return TreeState(repo, unmerged, lines, conflict_markers(repo))
+    markers = conflict_markers(repo)
+    return TreeState(
+        repo,
+        unmerged,
+        lines,
+        [hit for hit in markers if not is_documentation(hit.file)],
+        [hit for hit in markers if is_documentation(hit.file)],
+    )
+
+
+_MARKERS = ("-E", "-e", "^<{7}( |$)", "-e", "^>{7}( |$)")
+_DOC_SUFFIXES = (".rst", ".md", ".markdown", ".txt", ".adoc")
+
+
+def is_documentation(file: str) -> bool:
+    """A file nothing loads at run time: prose (README.rst, readme/*.md, CHANGES.txt) and an
+    addon's description page (static/description/)."""
+    parts = file.split("/")
+    return (
+        file.lower().endswith(_DOC_SUFFIXES)
+        or "readme" in parts[:-1]
+        or ("static" in parts and "description" in parts)
+    )
 
 
 def conflict_markers(repo: Path) -> list[Hit]:
-    found = _grep(repo, "-E", "-e", "^<{7}( |$)", "-e", "^>{7}( |$)")
-    return [Hit(repo, f, n, "conflict marker") for f, n, _ in found]
+    """Conflict markers in tracked files, each said to be committed at HEAD or a local change."""
+    found = _grep(repo, *_MARKERS)
+    if not found:
+        return []
+    files = sorted({f for f, _, _ in found})
+    committed = {(f, n) for f, n, _ in _grep(repo, *_MARKERS, "HEAD", "--", *files, head=True)}
+    return [
+        Hit(
+            repo,
+            f,
+            n,
+            "conflict marker, committed at HEAD"
+            if (f, n) in committed
+            else "conflict marker, a local change (not committed)",
+        )
+        for f, n, _ in found
+    ]
 
 
 # Prefilters for git grep, one per pattern of pytest_ipai.core.redact (which then judges each line):
