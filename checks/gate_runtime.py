@@ -1,14 +1,19 @@
-"""Runtime gate: the declared services' containers run (and are healthy where they have a
-healthcheck), and Odoo's worker processes match the configured count. Through the Docker API."""
+"""Runtime gate: the declared services' containers run (healthy where they have a check), and
+Odoo's processes are the ones its configuration asks for, in containers or on the host: in
+workers mode ``workers`` HTTP workers, ``max_cron_threads`` cron workers and one gevent child,
+none of them respawning in a loop; in threaded mode its cron threads alive."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import IpaiError
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.probes.engine import (
     DEFAULT_ENGINE,
@@ -16,39 +21,54 @@ from pytest_ipai.probes.engine import (
     container_state,
     engine,
     inspect_for_evidence,
-    odoo_workers,
-    processes,
     service_containers,
 )
-
-if TYPE_CHECKING:
-    from docker import DockerClient
+from pytest_ipai.probes.hosts import Target
+from pytest_ipai.probes.odoo_inventory import container_snapshot, declared_pid, host_snapshot
+from pytest_ipai.probes.odoo_procs import Roles, Snapshot, churn, classify, find_master
 
 pytestmark = [pytest.mark.postdeploy]
+Findings = list[tuple[str, str]]
 
 
 @pytest.mark.gate("runtime.workers", severity="critical")
-def test_workers(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
+def test_workers(ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_host: Target) -> None:
     env = ipai_config.env
     services: dict[str, str] = dict(env.raw.get("services") or {})
-    if not services:
-        ipai_gate.error("runtime_not_configured", f"environments.{env.name}.services: not set")
-    address = str(env.raw.get("engine_socket", DEFAULT_ENGINE))
-    project = env.raw.get("compose_project")
-    findings: list[tuple[str, str]] = []
+    host: dict[str, Any] | None = env.raw.get("host_process")
+    if not services and host is None:
+        ipai_gate.error(
+            "runtime_not_configured",
+            f"environments.{env.name}: set services (Odoo in containers) or host_process "
+            "(Odoo run by systemd, supervisor or by hand)",
+        )
+    timeout = float(ipai_gate.params.get("timeout", 10))
+    findings: Findings = []
+    if services:
+        findings += _containers(ipai_gate, ipai_config, services, timeout, odoo=host is None)
+    if host is not None and not findings:
+        findings += _host(ipai_gate, ipai_config, ipai_host, host, timeout)
+    ipai_gate.fail_findings(findings, rank=("workers_crash_loop", "container_not_running"))
+
+
+def _containers(
+    gate: GateRecorder, config: StackConfig, services: dict[str, str], timeout: float, odoo: bool
+) -> Findings:
+    env = config.env.raw
+    project = env.get("compose_project")
+    findings: Findings = []
     try:
-        with engine(address, float(ipai_gate.params.get("timeout", 10))) as client:
+        with engine(str(env.get("engine_socket", DEFAULT_ENGINE)), timeout) as client:
             states = {}
             for role, service in sorted(services.items()):
                 containers = service_containers(client, service, project)
-                ipai_gate.blob(
+                gate.blob(
                     f"inspect {service}.json",
                     "[" + ",\n".join(inspect_for_evidence(c.attrs) for c in containers) + "]",
                     "application/json",
                 )
                 if not containers:
                     findings.append(("container_not_running", f"{role} ({service}): no container"))
-                    continue
                 for container in containers:
                     state = container_state(container.attrs)
                     states[state.name] = state.describe()
@@ -56,42 +76,117 @@ def test_workers(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
                         findings.append(
                             ("container_not_running", f"{role} ({service}) {state.describe()}")
                         )
-            ipai_gate.measure("containers", states)
-            expected = int(env.raw.get("workers", 0))
-            odoo_service = services.get("odoo")
-            if expected > 0 and odoo_service and not findings:
-                findings += _workers(ipai_gate, client, odoo_service, project, expected)
+            gate.measure("containers", states)
+            if odoo and "odoo" in services and not findings:
+                for container in service_containers(client, services["odoo"], project):
+                    roles = _sample(gate, lambda c=container: container_snapshot(c), None, None)
+                    findings += judge(gate, config, roles, container.name)
     except EngineError as exc:
-        ipai_gate.error("engine_unavailable", exc.message)
-    ipai_gate.fail_findings(findings)
+        gate.error("engine_unavailable", exc.message)
+    return findings
 
 
-def _workers(
-    gate: GateRecorder, client: DockerClient, service: str, project: str | None, expected: int
-) -> list[tuple[str, str]]:
-    found = []
-    for container in service_containers(client, service, project):
-        procs = processes(container)
-        gate.blob(
-            f"top {container.name}.json",
-            json.dumps([p.__dict__ for p in procs], indent=1),
-            "application/json",
+def _host(
+    gate: GateRecorder, config: StackConfig, target: Target, host: dict[str, Any], timeout: float
+) -> Findings:
+    http_port = int(host.get("http_port", 8069))
+    gevent_port = int(host.get("gevent_port", 8072))
+    try:
+        pid = declared_pid(target, host.get("pidfile"), host.get("systemd_unit"), timeout)
+        roles = _sample(gate, lambda: host_snapshot(target, timeout), pid, (http_port, gevent_port))
+    except IpaiError as exc:
+        gate.error("runtime_probe_unavailable", exc.message)
+    if roles[-1].master is None:
+        how = f"pid {pid} (declared) is not running" if pid else f"no process owns port {http_port}"
+        return [("workers_missing", f"{target.spec}: no Odoo master process: {how}")]
+    return judge(gate, config, roles, target.spec)
+
+
+def _sample(
+    gate: GateRecorder,
+    take: Callable[[], Snapshot],
+    declared: int | None,
+    ports: tuple[int, int] | None,
+) -> list[Roles]:
+    """Roles seen in ``params.samples`` snapshots over ``params.window`` seconds: a respawn loop
+    shows as pids that change, which one look cannot tell from a healthy tree."""
+    count = max(2, int(gate.params.get("samples", 5)))
+    window = float(gate.params.get("window", 4.0))
+    http_port, gevent_port = ports if ports else (None, None)
+    samples = []
+    for index in range(count):
+        snap = take()
+        master = find_master(snap, declared, http_port)
+        samples.append(classify(snap, master, http_port, gevent_port))
+        if index < count - 1:
+            time.sleep(window / (count - 1))
+    gate.blob(
+        "odoo processes.json",
+        json.dumps([r.describe() for r in samples], indent=1),
+        "application/json",
+    )
+    return samples
+
+
+def judge(gate: GateRecorder, config: StackConfig, samples: list[Roles], where: str) -> Findings:
+    env = config.env.raw
+    http = int(env.get("workers", 0))
+    cron = int(env.get("max_cron_threads", 2))
+    last = samples[-1]
+    if last.master is None:
+        return [("workers_missing", f"{where}: no Odoo master process")]
+    findings: Findings = [
+        (
+            "workers_crash_loop",
+            f"{where}: {c.role} processes respawn in a loop ({c.pids_seen} pids over the "
+            f"window, at most {c.most_at_once} at once)"
+            + (": the gevent child's traceback goes to stdout only" if c.role == "gevent" else ""),
         )
-        count = odoo_workers(procs)
-        if count.master is None:
-            found.append(("workers_missing", f"{container.name}: no Odoo master process"))
-            continue
-        # Titled processes tell HTTP workers apart; untitled ones are all the master's children
-        # (HTTP, cron and gevent), so fewer children than HTTP workers is surely a loss.
-        seen = count.http if count.titled else count.children
-        gate.measure(f"workers {container.name}", {"expected": expected, "seen": seen})
-        if seen < expected:
-            kind = "WorkerHTTP processes" if count.titled else "worker processes"
-            found.append(
+        for c in churn(samples)
+    ]
+    gate.measure(f"roles {where}", last.describe())
+    if http > 0:
+        if last.mode == "threaded":
+            return [
+                *findings,
+                ("workers_missing", f"{where}: Odoo runs threaded, expected {http} HTTP workers"),
+            ]
+        looping = {c.role for c in churn(samples)}
+        for key, role, want, seen in (
+            ("http", "HTTP workers", http, len(last.http)),
+            ("cron", "cron workers", cron, len(last.cron)),
+            ("gevent", "gevent (longpolling) child", 1, len(last.gevent)),
+        ):
+            if seen != want and key not in looping:
+                klass = "workers_missing" if seen < want else "workers_unexpected"
+                findings.append(
+                    (
+                        klass,
+                        f"{where}: {seen} {role} under master pid {last.master.pid}, "
+                        f"expected {want}",
+                    )
+                )
+        return findings
+    if last.mode == "workers":
+        return [
+            *findings,
+            (
+                "workers_unexpected",
+                f"{where}: Odoo runs {len(last.http)} HTTP workers, configured threaded "
+                "(workers = 0)",
+            ),
+        ]
+    threads = [r.master.threads for r in samples if r.master is not None and r.master.threads]
+    if threads:
+        want = 2 + cron  # main + HTTP server + one per cron thread
+        gate.measure(f"threads {where}", {"idle": min(threads), "expected": want})
+        if min(threads) < want:
+            findings.append(
                 (
-                    "workers_missing",
-                    f"{container.name}: {seen} {kind} under master pid {count.master.pid}, "
-                    f"expected {expected}",
+                    "cron_threads_dead",
+                    f"{where}: {min(threads)} threads in the Odoo process, expected {want} "
+                    f"(main, HTTP server, {cron} cron): cron threads die for good when "
+                    "PostgreSQL restarts, while HTTP goes on",
                 )
             )
-    return found
+    return findings

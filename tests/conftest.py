@@ -22,6 +22,7 @@ from isolation import (
 )
 from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
+from routing_proxy import RoutingProxy
 from standin_process import Standin
 
 from pytest_ipai.config.policy import load_policy
@@ -371,7 +372,9 @@ def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
     def start(*flags: str, workers: int = 2, dsn: str | None = db.dsn, **options: Any) -> Odoo:
         bed.remove(*names)
         names.clear()
-        port = free_port()
+        for old in proxies:
+            old.close()
+        port, gevent_port = free_port(), free_port()
         name = f"{project}-odoo-{len(flags)}"
         names.append(name)  # before it starts: a container that never comes up is removed too
         bed.standin(
@@ -379,19 +382,29 @@ def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
             port,
             "--workers",
             str(workers),
+            "--gevent-port",
+            str(gevent_port),
             *flags,
             dsn=dsn,
             project=project,
             **options,
         )
+        proxy = RoutingProxy(port, gevent_port)  # the public URL, as nginx would route it
+        proxies.append(proxy)
         set_env_keys(
             stack,
-            base_url=f"http://127.0.0.1:{port}",
+            base_url=proxy.url,
+            longpolling_url=f"http://127.0.0.1:{gevent_port}",
             workers=2,
             log_source={"container": "odoo"},
             services={"odoo": "odoo"},
         )
         return Odoo(name, port)
 
-    yield start
-    bed.remove(*names)
+    proxies: list[RoutingProxy] = []
+    try:
+        yield start
+    finally:
+        bed.remove(*names)
+        for proxy in proxies:
+            proxy.close()

@@ -17,6 +17,7 @@ from hostd_bed import HostdServer
 from loopback import free_port
 from odoo_db import OdooDb, drop_test_databases, make_odoo_db
 from podman_bed import podman_env, python_in_container, runtime_mounts
+from routing_proxy import RoutingProxy
 
 UPGRADE = ROOT / "tests" / "standin" / "odoo_upgrade.py"
 CORE_MANIFEST = "addons/ipai/ipai_core/__manifest__.py"
@@ -37,6 +38,8 @@ class DeployBed:
     project: str
     marker: Path
     image: str
+    gevent_port: int
+    proxy: RoutingProxy  # the public URL: /websocket to the gevent port, the rest to HTTP
     hostd: HostdServer | None = None  # set by make_deploy_bed; started by the tests that use it
 
     @property
@@ -96,6 +99,8 @@ class DeployBed:
                         str(self.port),
                         "--workers",
                         "2",
+                        "--gevent-port",
+                        str(self.gevent_port),
                         "--db",
                         self.db.name,
                         *flags,
@@ -151,14 +156,17 @@ def make_deploy_bed(demo_stack: Path, bed: Any, tmp_path: Path) -> DeployBed:
 def _with_db(demo_stack: Path, bed: Any, tmp_path: Path, work: Path, db: OdooDb) -> DeployBed:
     root = demo_stack.parent
     seed_modules(db)
+    port, gevent_port = free_port(), free_port()
     deploy_bed = DeployBed(
         host=demo_stack,
         work=work,
         db=db,
-        port=free_port(),
+        port=port,
         project=bed.project(tmp_path),
         marker=tmp_path / "upgrade-started",
         image=bed.image,
+        gevent_port=gevent_port,
+        proxy=RoutingProxy(port, gevent_port),
     )
     (root / "hostd").mkdir()
     deploy_bed.hostd = HostdServer(demo_stack / "ipai.toml", root / "hostd", env=deploy_bed.env())
@@ -167,7 +175,8 @@ def _with_db(demo_stack: Path, bed: Any, tmp_path: Path, work: Path, db: OdooDb)
     set_env_keys(
         work,
         database=db.name,
-        base_url=f"http://127.0.0.1:{deploy_bed.port}",
+        base_url=deploy_bed.proxy.url,
+        longpolling_url=f"http://127.0.0.1:{deploy_bed.gevent_port}",
         engine_socket=bed.socket,
         compose_project=deploy_bed.project,
         services={"odoo": "odoo"},

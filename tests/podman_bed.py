@@ -87,7 +87,7 @@ def _image_tar() -> bytes:
             info = tarfile.TarInfo(link)
             info.type, info.linkname = tarfile.SYMTYPE, target
             tar.addfile(info)
-        for source in (STANDIN, PG_ENTRY):
+        for source in (*sorted(STANDIN.parent.glob("*.py")), PG_ENTRY):
             data = source.read_bytes()
             info = tarfile.TarInfo(f"app/{source.name}")
             info.size, info.mode, info.mtime = len(data), 0o755, 0
@@ -222,7 +222,14 @@ class Bed:
             podman("rm", "-f", "-t", "1", *names, check=False, timeout=60)
 
     def compose_file(
-        self, path: Path, *, odoo_port: int, db_port: int, workers: int, database: str
+        self,
+        path: Path,
+        *,
+        odoo_port: int,
+        db_port: int,
+        workers: int,
+        database: str,
+        gevent_port: int,
     ) -> Path:
         """A compose file running the stand-in and its own PostgreSQL (podman-compose)."""
         volumes = [f"{h}:{c}:ro" for h, c in runtime_mounts()]
@@ -256,6 +263,8 @@ class Bed:
                         str(odoo_port),
                         "--workers",
                         str(workers),
+                        "--gevent-port",
+                        str(gevent_port),
                         "--db",
                         database,
                     ],

@@ -13,11 +13,14 @@ from conftest import run_suite, seed_modules, set_env_keys
 from loopback import free_port, wait_port
 from odoo_db import make_odoo_db
 from podman_bed import podman
+from routing_proxy import RoutingProxy
 
 POSTDEPLOY = {
     "db.reachable",
     "db.migrations_applied",
     "http.health",
+    "http.longpolling",
+    "http.assets",
     "runtime.workers",
     "logs.no_errors",
     "http.error_rate",
@@ -29,11 +32,13 @@ def test_compose_stack_passes_then_losing_its_database_fails(
     demo_stack: Path, bed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = bed.project(tmp_path)
-    odoo_port, db_port = free_port(), free_port()
+    odoo_port, db_port, gevent_port = free_port(), free_port(), free_port()
+    ports = {"odoo_port": odoo_port, "db_port": db_port, "gevent_port": gevent_port}
+    proxy = RoutingProxy(odoo_port, gevent_port)  # the public URL, routed as nginx would
     compose = tmp_path / "compose.yaml"
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 2))
     try:
-        bed.compose_file(compose, odoo_port=odoo_port, db_port=db_port, workers=2, database="x")
+        bed.compose_file(compose, **ports, workers=2, database="x")
         up = bed.compose(compose, project, "up", "-d", "db")
         assert up.returncode == 0, up.stderr
         wait_port(db_port)
@@ -43,7 +48,7 @@ def test_compose_stack_passes_then_losing_its_database_fails(
             )
         )
         seed_modules(db)
-        bed.compose_file(compose, odoo_port=odoo_port, db_port=db_port, workers=2, database=db.name)
+        bed.compose_file(compose, **ports, workers=2, database=db.name)
         up = bed.compose(compose, project, "up", "-d", "odoo")
         assert up.returncode == 0, up.stderr
         wait_port(odoo_port)
@@ -51,7 +56,8 @@ def test_compose_stack_passes_then_losing_its_database_fails(
         set_env_keys(
             demo_stack,
             database=db.name,
-            base_url=f"http://127.0.0.1:{odoo_port}",
+            base_url=proxy.url,
+            longpolling_url=f"http://127.0.0.1:{gevent_port}",
             engine_socket=bed.socket,
             compose_project=project,
             services={"odoo": "odoo", "db": "db"},
@@ -79,6 +85,7 @@ def test_compose_stack_passes_then_losing_its_database_fails(
         assert outcome["runtime.workers"] == ("fail", "container_not_running")
         assert f"{project}_db_1: exited" in results["runtime.workers"]["message"]
     finally:
+        proxy.close()
         down = bed.compose(compose, project, "down", "-t", "1")
         assert down.returncode == 0, down.stderr
 

@@ -41,18 +41,26 @@ def test_healthy_container_passes_runtime_logs_and_rate(stack_db: Any, odoo: Any
     for gate in ("runtime.workers", "logs.no_errors", "http.error_rate", "http.health"):
         assert results[gate]["status"] == "pass", results[gate]
     workers = results["runtime.workers"]
-    assert any(v == {"expected": 2, "seen": 2} for v in workers["measurements"].values())
-    assert {b["name"] for b in workers["blobs"]} >= {"inspect odoo.json"}
+    (roles,) = [v for k, v in workers["measurements"].items() if k.startswith("roles ")]
+    assert roles["mode"] == "workers"
+    assert (len(roles["http"]), len(roles["cron"]), len(roles["gevent"])) == (2, 2, 1)
+    assert {b["name"] for b in workers["blobs"]} >= {"inspect odoo.json", "odoo processes.json"}
     assert results["logs.no_errors"]["measurements"]["bytes_read"] > 0
 
 
-def test_a_dead_worker_is_workers_missing(stack_db: Any, odoo: Any) -> None:
+def test_a_dying_worker_is_a_crash_loop_and_fewer_workers_are_missing(
+    stack_db: Any, odoo: Any
+) -> None:
     stack, _ = stack_db
-    odoo("--worker-dies-after", "0.2")
-    time.sleep(1.0)
+    odoo("--worker-dies-after", "0.2")  # Odoo respawns it; it dies again
+    result = only(stack, "workers")["runtime.workers"]
+    assert (result["status"], result["error_class"]) == ("fail", "workers_crash_loop")
+    assert "http processes respawn in a loop" in result["message"]
+    # --workers=1 against workers = 2: four children used to pass a count of two.
+    odoo(workers=1)
     result = only(stack, "workers")["runtime.workers"]
     assert (result["status"], result["error_class"]) == ("fail", "workers_missing")
-    assert "1 worker processes under master pid" in result["message"]
+    assert "1 HTTP workers under master pid" in result["message"]
     assert "expected 2" in result["message"]
 
 

@@ -59,6 +59,7 @@ def tear_down(deploy_bed: DeployBed) -> None:
         check=False,
     )
     drop_test_databases(deploy_bed.db.name)
+    deploy_bed.proxy.close()
 
 
 def check_consistent(site: DeployBed, deployed: str) -> dict[str, Any]:

@@ -14,71 +14,103 @@ from pytest_ipai.probes.engine import (
     connect,
     container_state,
     inspect_for_evidence,
-    odoo_workers,
-    parse_top,
     port_bindings,
 )
 from pytest_ipai.probes.hosts import LOCAL, HostError, Target, target_spec
+from pytest_ipai.probes.odoo_inventory import parse_top_columns
+from pytest_ipai.probes.odoo_procs import (
+    Snapshot,
+    churn,
+    classify,
+    find_master,
+    parse_ps,
+    parse_ss_owners,
+)
 
 ODOO = "/usr/bin/python3 /usr/bin/odoo --config /etc/odoo/odoo.conf"
 
 
-def test_top_in_docker_columns_and_podman_rows_reads_the_same() -> None:
+ARGS = "-c /srv/facts/odoo.conf -d of_contacts --workers=2 --max-cron-threads=1"
+BIN = "/opt/odoo/venv/bin/python /opt/odoo/src/odoo-bin"
+# An Odoo 18.0 server seen with ps -e -o pid=,ppid=,ni=,nlwp=,etimes=,args= and ss -H -ltnp
+# (no setproctitle): master, two HTTP workers, the gevent child, a niced cron worker.
+PS = f"""18691     1   0 1 25 {BIN} {ARGS}
+18701 18691   0 2 24 {BIN} {ARGS}
+18702 18691   0 2 24 {BIN} {ARGS}
+18703 18691   0 2 24 {BIN} gevent {ARGS}
+18706 18691  10 2 24 {BIN} {ARGS}
+  900     1   0 1 99 /usr/sbin/sshd -D
+"""
+SS = """LISTEN 0 16 127.0.0.1:18069 0.0.0.0:* users:(("python",pid=18702,fd=5),("python",pid=18701,fd=5),("python",pid=18691,fd=5))
+LISTEN 0 128 127.0.0.1:18072 0.0.0.0:* users:(("python",pid=18703,fd=3))
+"""
+
+
+def snapshot(ps: str = PS, ss: str = SS) -> Snapshot:
+    return Snapshot(parse_ps(ps), parse_ss_owners(ss))
+
+
+def test_roles_of_a_real_prefork_tree_without_setproctitle() -> None:
+    snap = snapshot()
+    master = find_master(snap, None, 18069)
+    assert master is not None and master.pid == 18691
+    roles = classify(snap, master, 18069, 18072)
+    assert roles.mode == "workers"
+    assert roles.pids() == {"http": {18701, 18702}, "cron": {18706}, "gevent": {18703}}
+    # A declared pid (pidfile, systemd MainPID) wins; one that is not running finds nothing.
+    assert find_master(snap, 18691, None) == master
+    assert find_master(snap, 4242, 18069) is None
+
+
+def test_roles_without_socket_facts_use_nice_and_argv() -> None:
+    roles = classify(snapshot(ss=""), find_master(snapshot(ss=""), None, None), None, None)
+    assert roles.pids() == {"http": {18701, 18702}, "cron": {18706}, "gevent": {18703}}
+
+
+def test_gevent_respawning_is_a_churn_and_a_healthy_tree_is_not() -> None:
+    samples = []
+    for gevent_pid in (19502, 19513, 19521):
+        ps = PS.replace("18703 18691", f"{gevent_pid} 18691")
+        snap = snapshot(ps, SS.replace("pid=18703", f"pid={gevent_pid}"))
+        samples.append(classify(snap, find_master(snap, None, 18069), 18069, 18072))
+    (loop,) = churn(samples)
+    assert (loop.role, loop.pids_seen, loop.most_at_once) == ("gevent", 3, 1)
+    steady = [classify(snapshot(), find_master(snapshot(), None, 18069), 18069, 18072)] * 3
+    assert churn(steady) == []
+
+
+def test_container_top_in_docker_columns_podman_rows_and_titles() -> None:
     docker = {
-        "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
-        "Processes": [
-            ["odoo", "10", "1", "0", "10:00", "?", "00:00:01", ODOO],
-            ["odoo", "11", "10", "0", "10:00", "?", "00:00:01", ODOO],
-        ],
+        "Titles": ["PID", "PPID", "NI", "NLWP", "ELAPSED", "CMD"],
+        "Processes": [["1", "0", "0", "1", "30", "tini -- odoo"], ["7", "1", "0", "1", "29", ODOO]],
     }
     podman = {
-        "Titles": ["UID          PID    PPID  C STIME TTY          TIME CMD"],
-        "Processes": [
-            [f"odoo 10 1 0 10:00 ? 00:00:01 {ODOO}"],
-            [f"odoo 11 10 0 10:00 ? 00:00:01 {ODOO}"],
-        ],
+        "Titles": ["PID   PPID   NI   ELAPSED   COMMAND"],
+        "Processes": [["1 0 0 30 tini -- odoo"], [f"7 1 0 29 {ODOO}"]],
     }
-    assert parse_top(docker) == parse_top(podman)
-    assert parse_top(podman)[1].command == ODOO
-    with pytest.raises(EngineError, match="PID/PPID/CMD"):
-        parse_top({"Titles": ["USER", "COMMAND"], "Processes": []})
-
-
-def test_workers_by_parent_pid_or_by_title() -> None:
-    untitled = parse_top(
-        {
-            "Titles": ["PID", "PPID", "CMD"],
-            "Processes": [
-                ["1", "0", "tini -- odoo"],
-                ["7", "1", ODOO],
-                ["8", "7", ODOO],
-                ["9", "7", ODOO],
-            ],
-        }
+    assert parse_top_columns(docker)[7].argv == parse_top_columns(podman)[7].argv
+    assert parse_top_columns({"Titles": ["USER", "COMMAND"], "Processes": []}) == {}
+    titled = Snapshot(
+        parse_top_columns(
+            {
+                "Titles": ["PID", "PPID", "CMD"],
+                "Processes": [
+                    ["1", "0", "tini -- odoo"],
+                    ["7", "1", ODOO],
+                    ["8", "7", "odoo: WorkerHTTP (8)"],
+                    ["9", "7", "odoo: WorkerCron (9)"],
+                    ["10", "7", "odoo: WorkerHTTP (10)"],
+                ],
+            }
+        )
     )
-    count = odoo_workers(untitled)
-    # tini names odoo too, but the master is the process whose children share its command line
-    assert count.master is not None
-    assert (count.master.pid, count.children, count.titled) == (7, 2, False)
-    titled = parse_top(
-        {
-            "Titles": ["PID", "PPID", "CMD"],
-            "Processes": [
-                ["7", "1", ODOO],
-                ["8", "7", "odoo: WorkerHTTP (8)"],
-                ["9", "7", "odoo: WorkerCron (9)"],
-                ["10", "7", "odoo: WorkerHTTP (10)"],
-            ],
-        }
-    )
-    count = odoo_workers(titled)
-    assert (count.http, count.children, count.titled) == (2, 3, True)
-    assert (
-        odoo_workers(
-            parse_top({"Titles": ["PID", "PPID", "CMD"], "Processes": [["1", "0", "nginx"]]})
-        ).master
-        is None
-    )
+    master = find_master(titled, None, None)
+    assert master is not None and master.pid == 7  # tini names odoo too: not the master
+    assert classify(titled, master, None, None).pids() == {
+        "http": {8, 10},
+        "cron": {9},
+        "gevent": set(),
+    }
 
 
 def test_state_bindings_and_inspect_without_environment_values() -> None:

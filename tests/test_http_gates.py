@@ -20,7 +20,11 @@ def test_healthy_standin_passes(stack_db: Any, standin: Any) -> None:
     result = health(stack)
     assert result["status"] == "pass", result["message"]
     assert [a["outcome"] for a in result["attempts"]] == ["ok"]
-    assert {b["name"] for b in result["blobs"]} == {"health attempt 1", "GET /web/login"}
+    assert {b["name"] for b in result["blobs"]} == {
+        "health attempt 1",
+        "GET /web/login",
+        "POST /web/webclient/version_info",
+    }
 
 
 def test_database_down_fails_after_three_attempts(stack_db: Any, standin: Any) -> None:

@@ -107,3 +107,30 @@ def test_rotation_during_the_read_is_noticed(tmp_path: Path) -> None:
     assert rotation == [True]
     path.write_bytes(big)
     assert scan_file(path).rotated is False
+
+
+# As Odoo 18.0 writes them: "?" without a database, a space at the end of every line, lines
+# that only reach stdout/stderr in between, longpolling access lines in gevent's own format.
+REAL = (
+    b"Running as user 'root' is a security risk.\n"
+    b"2026-12-04 14:10:00,316 19413 INFO ? odoo: Odoo version 18.0 \n"
+    b"2026-12-04 14:10:00,641 19413 INFO ? odoo.service.server: Evented Service (longpolling) running on 127.0.0.1:18072 \n"
+    b"2026-12-04 14:10:00,642 19413 ERROR ? odoo.service.server: Evented Service (longpolling): uncaught error during main loop \n"
+    b"Traceback (most recent call last):\n"
+    b"OSError: [Errno 98] Address already in use: ('127.0.0.1', 18072)\n"
+    b"Traceback (most recent call last):\n"
+    b'  File "/opt/odoo/src/odoo-bin", line 8, in <module>\n'
+    b"OSError: [Errno 98] Address already in use: ('127.0.0.1', 18072)\n"
+    b'2026-12-04 14:08:19,010 18703 INFO of_contacts longpolling: 127.0.0.1 - - [2026-12-04 14:08:19] "GET /websocket HTTP/1.1" 400 293 0.447088 \n'
+    b'2026-12-04 14:05:06,000 18701 INFO of_contacts werkzeug: 127.0.0.1 - - [04/Dec/2026 14:05:06] "GET /web/assets/f3f1f06/web.assets_frontend.min.css HTTP/1.1" 200 - 12 0.015 0.525 \n'
+)
+
+
+def test_real_odoo_18_lines() -> None:
+    scan = scan_chunks([REAL], since="2026-12-04 14:00:00", count_access=True)
+    assert scan.errors == 1
+    (record,) = scan.samples
+    assert (record.db, record.logger) == ("?", "odoo.service.server")
+    assert record.message == "Evented Service (longpolling): uncaught error during main loop"
+    assert "Address already in use" in record.text
+    assert scan.access_total == 1  # the werkzeug line; longpolling is not the HTTP port's traffic

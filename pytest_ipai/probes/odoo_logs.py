@@ -169,7 +169,9 @@ def _errors(
             level=match.group(3).decode(),
             db=match.group(4).decode("utf-8", "replace"),
             logger=match.group(5).decode("utf-8", "replace"),
-            message=match.group(6).decode("utf-8", "replace"),
+            message=match.group(6)
+            .decode("utf-8", "replace")
+            .rstrip(),  # Odoo ends lines with a space
             text=text,
         )
         if any(rule.search(f"{record.logger}: {record.message}") for rule in rules):

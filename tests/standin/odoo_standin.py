@@ -1,191 +1,257 @@
-"""A stand-in for Odoo's HTTP server, for tests (Odoo itself cannot run here). It honours the
-contracts of a real Odoo 18.0 server: /web/health with and without db_server_status (checking the
-real PostgreSQL), /web/login with Odoo's generator tag or the redirect to the database selector,
-POST /web/health -> 400, Odoo-format log records and werkzeug access lines, and with --workers N
-Odoo's prefork tree: a master and N worker processes sharing the listening socket (no
-setproctitle, so they share the master's command line). Faults are switched with flags.
+"""A stand-in for an Odoo 18.0 server, for tests (Odoo itself cannot run here). It honours what a
+real server was observed to do: the login page, version_info, health (its db_server_status opens
+a cursor on the ``postgres`` database), asset bundles, websocket, JSON-RPC errors, Odoo's log
+format (UTC, ``?`` without a database, a trailing space), and its process layouts:
 
-    python odoo_standin.py --port P [--bind ADDR] [--dsn DSN] [--log FILE] [--workers N]
-                           [--worker-dies-after S] [--start-delay S] [--hang S] [--error-share F]
-                           [--traceback-every N] [--no-db-selected] [--not-odoo]
+- threaded (no ``--workers``): one process, threads main + httpd + one per cron thread; the
+  websocket is served on the HTTP port; after PostgreSQL went away the cron threads die for good
+  while HTTP goes on;
+- workers (``--workers N``): a master (the HTTP socket's owner), N HTTP workers sharing its
+  socket, ``--max-cron-threads`` niced cron workers, and one gevent child started as
+  ``odoo_standin.py gevent ...`` that alone serves the longpolling port. Dead children are
+  respawned, as Odoo does: a gevent child that cannot bind respawns about every 1.2 s without a
+  word from the master; cron workers respawn in a loop while PostgreSQL is down.
 
-The DSN may also come from the environment variable ODOO_STANDIN_DSN (as a container gets it).
+No setproctitle: every process shares the master's command line except the gevent child.
+
+    python odoo_standin.py [gevent] --port P [--gevent-port G] [--bind ADDR] [--dsn DSN]
+        [--db NAME] [--log FILE] [--series 18.0] [--server-series S] [--workers N]
+        [--max-cron-threads N] [--pidfile F] [--fault broken-scss|broken-js|missing-asset]
+        [--worker-dies-after S] [--start-delay S] [--hang S] [--never-answer]
+        [--error-share F] [--spare-login] [--traceback-every N] [--no-db-selected] [--not-odoo]
+
+The DSN may also come from ODOO_STANDIN_DSN (as a container gets it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import logging
 import os
-import random
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 
-LOGIN = (
-    '<!DOCTYPE html><html><head><meta name="generator" content="Odoo"/>'
-    '<title>Odoo</title></head><body><form class="oe_login_form"></form></body></html>'
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def db_ok(dsn: str | None) -> bool:
-    if not dsn:
-        return False
-    try:
-        import psycopg
-
-        with psycopg.connect(dsn, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
+from standin_http import NO_DB, db_ok, make_handler, server_log, setup_logging
 
 
-def main() -> None:
+def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--gevent-port", type=int, default=0, help="default: --port + 3")
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--dsn", default=os.environ.get("ODOO_STANDIN_DSN"))
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--worker-dies-after", type=float, default=0.0)
-    parser.add_argument("--start-delay", type=float, default=0.0)
     parser.add_argument("--db", default="evaldb")
     parser.add_argument("--log")
+    parser.add_argument("--series", default="18.0")
+    parser.add_argument("--server-series", help="what version_info says (default --series)")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--max-cron-threads", type=int, default=2)
+    parser.add_argument("--pidfile")
+    parser.add_argument(
+        "--fault", action="append", choices=["broken-scss", "broken-js", "missing-asset"]
+    )
+    parser.add_argument("--worker-dies-after", type=float, default=0.0)
+    parser.add_argument("--start-delay", type=float, default=0.0)
     parser.add_argument("--hang", type=float, default=0.0, help="each request hangs this long")
+    parser.add_argument("--never-answer", action="store_true", help="listen, never accept")
     parser.add_argument("--error-share", type=float, default=0.0)
     parser.add_argument(
-        "--spare-login", action="store_true", help="the 5xx share spares /web/login (it renders)"
+        "--spare-login", action="store_true", help="the 5xx share spares /web/login"
     )
     parser.add_argument("--traceback-every", type=int, default=0)
     parser.add_argument("--no-db-selected", action="store_true")
     parser.add_argument("--not-odoo", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.gevent_port = args.gevent_port or args.port + 3
+    return args
 
-    handler_out = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stdout)
-    handler_out.setFormatter(
-        logging.Formatter(f"%(asctime)s %(process)d %(levelname)s {args.db} %(name)s: %(message)s")
-    )
-    logging.basicConfig(level=logging.INFO, handlers=[handler_out])
-    server_log = logging.getLogger("odoo.service.server")
-    access_log = logging.getLogger("werkzeug")
-    http_log = logging.getLogger("odoo.http")
-    rng = random.Random(7)
-    counter = {"n": 0}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "nginx" if args.not_odoo else "Werkzeug/3.0.1"
-        sys_version = ""
+def banner(args: argparse.Namespace) -> None:
+    # Like odoo-bin started as root: this line goes to stderr only, never to the log file.
+    print("Running as user 'root' is a security risk.", file=sys.stderr, flush=True)
+    server_log.info("Odoo version %s", args.series, extra=NO_DB)
 
-        def log_message(self, format: str, *values: object) -> None:
-            return  # werkzeug lines are written below, in Odoo's format
 
-        def send(
-            self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header(
-                "Server", "Werkzeug/3.0.1 Python/3.12.3" if not args.not_odoo else "nginx"
-            )
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-            stamp = time.strftime("%d/%b/%Y %H:%M:%S")
-            access_log.info(
-                '%s - - [%s] "%s %s HTTP/1.1" %s - 3 0.002 0.004',
-                self.client_address[0],
-                stamp,
-                self.command,
-                self.path,
-                status,
-            )
-
-        def do_POST(self) -> None:
-            self.send(400, b"<h1>Bad Request</h1>", "text/html")
-
-        def do_GET(self) -> None:
-            counter["n"] += 1
-            if args.hang:
-                time.sleep(args.hang)
-            url = urlparse(self.path)
-            if args.traceback_every and counter["n"] % args.traceback_every == 0:
-                try:
-                    raise ValueError("Invalid field 'x_field' on model 'res.partner'")
-                except ValueError:
-                    http_log.exception("Exception during request handling.")
-            if url.path == "/web/health":
-                if "db_server_status" in parse_qs(url.query):
-                    ok = db_ok(args.dsn)
-                    body = {"status": "pass" if ok else "fail", "db_server_status": ok}
-                    self.send(200 if ok else 500, json.dumps(body).encode(), "application/json")
-                else:
-                    self.send(200, b'{"status": "pass"}', "application/json")
-                return
-            spared = args.spare_login and url.path == "/web/login"
-            if args.error_share and not spared and rng.random() < args.error_share:
-                self.send(502 if counter["n"] % 2 else 500, b"Internal Server Error", "text/html")
-                return
-            if url.path in ("/web/login", "/"):
-                if args.no_db_selected:
-                    self.send(303, b"", "text/html", {"Location": "/web/database/selector"})
-                elif args.not_odoo:
-                    self.send(200, b"<html><title>Welcome to nginx!</title></html>", "text/html")
-                else:
-                    self.send(200, LOGIN.encode(), "text/html; charset=utf-8")
-                return
-            self.send(404, b"Not Found", "text/html")
-
-    # Like Odoo, stop on SIGTERM at any time (a container engine sends it, then waits).
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv[:1] == ["gevent"]:
+        return gevent_child(parse(argv[1:]))
+    args = parse(argv)
+    setup_logging(args.log, args.db)
+    banner(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.pidfile:
+        Path(args.pidfile).write_text(f"{os.getpid()}\n")
     if args.start_delay:  # Odoo loading its registry: nothing listens yet
         server_log.info("loading 120 modules...")
         time.sleep(args.start_delay)
-    server = ThreadingHTTPServer((args.bind, args.port), Handler)
-    server_log.info("HTTP service (werkzeug) running on %s:%s", args.bind, args.port)
+    if args.never_answer:  # the listen backlog fills, then connects time out
+        listener = socket.create_server((args.bind, args.port), backlog=1)
+        server_log.info(
+            "HTTP service (werkzeug) running on %s:%s", args.bind, args.port, extra=NO_DB
+        )
+        while listener:
+            time.sleep(3600)
+    role = "prefork" if args.workers > 0 else "threaded"
+    server = ThreadingHTTPServer((args.bind, args.port), make_handler(args, role))
+    server.daemon_threads = True
     if args.workers <= 0:
-        server.serve_forever()
-        return
-    prefork(server, args.workers, args.worker_dies_after, server_log)
+        return threaded(server, args)
+    Prefork(server, args, argv).run()
 
 
-def prefork(
-    server: ThreadingHTTPServer, workers: int, dies_after: float, log: logging.Logger
-) -> None:
-    """Odoo's workers mode: the master forks workers that serve the shared socket. The first
-    worker exits after ``dies_after`` seconds when that fault is on, and is not replaced."""
-    children = []
-    for index in range(workers):
+def threaded(server: ThreadingHTTPServer, args: argparse.Namespace) -> None:
+    shown = "localhost" if args.bind in ("127.0.0.1", "0.0.0.0") else args.bind
+    server_log.info("HTTP service (werkzeug) running on %s:%s", shown, args.port, extra=NO_DB)
+    httpd = threading.Thread(target=server.serve_forever, name="odoo.service.httpd", daemon=True)
+    httpd.start()
+    for index in range(args.max_cron_threads):
+        name = f"odoo.service.cron.cron{index}"
+        threading.Thread(target=cron_thread, args=(args,), name=name, daemon=True).start()
+    signal.signal(signal.SIGQUIT, lambda *_: dump_threads())
+    while True:
+        time.sleep(3600)
+
+
+def cron_thread(args: argparse.Namespace) -> None:
+    """Polls the database like Odoo's cron threads; once PostgreSQL goes away the thread dies
+    with a traceback on stderr only, and nobody restarts it."""
+    while True:
+        if args.dsn and not db_ok(args.dsn):
+            raise ConnectionError("connection to server failed: server closed the connection")
+        time.sleep(0.5)
+
+
+def dump_threads() -> None:
+    """Odoo's ``kill -QUIT`` handler: one line per thread, Python names included."""
+    lines = [
+        f"# Thread: {t!r} (db:n/a) (uid:n/a) (url:n/a) (qc:n/a qt:n/a pt:n/a)"
+        for t in threading.enumerate()
+    ]
+    server_log.info("\n".join(lines), extra=NO_DB)
+
+
+class Prefork:
+    """Odoo's workers mode: a master that forks, watches and respawns its children."""
+
+    def __init__(
+        self, server: ThreadingHTTPServer, args: argparse.Namespace, argv: list[str]
+    ) -> None:
+        self.server, self.args, self.argv = server, args, argv
+        self.http: dict[int, int] = {}  # pid -> slot
+        self.cron: set[int] = set()
+        self.gevent: subprocess.Popen[bytes] | None = None
+        self.gevent_died_at = 0.0
+        self.started = time.monotonic()
+
+    def run(self) -> None:
+        server_log.info(
+            "HTTP service (werkzeug) running on %s:%s", self.args.bind, self.args.port, extra=NO_DB
+        )
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        while True:
+            self.reap()
+            self.spawn()
+            time.sleep(0.05)
+
+    def spawn(self) -> None:
+        slots = set(self.http.values())
+        for slot in range(self.args.workers):
+            if slot not in slots:
+                self.fork_http(slot)
+        while len(self.cron) < self.args.max_cron_threads:
+            self.fork_cron()
+        if self.gevent is None and time.monotonic() - self.gevent_died_at > 0.2:
+            child = [sys.executable, str(Path(__file__).resolve()), "gevent", *self.argv]
+            self.gevent = subprocess.Popen(child)  # a program of its own, as Odoo starts it
+
+    def fork_http(self, slot: int) -> None:
         pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-            log.info("Worker WorkerHTTP (%s) alive", os.getpid())
-            if index == 0 and dies_after:
-                time.sleep(dies_after)
-                log.info("Worker (%s) exiting", os.getpid())
-                os._exit(1)
-            server.serve_forever()
-            os._exit(0)
-        children.append(pid)
+        if pid:
+            self.http[pid] = slot
+            return
+        self.child_signals()
+        server_log.info("Worker WorkerHTTP (%s) alive", os.getpid(), extra=NO_DB)
+        threading.Thread(
+            target=lambda: time.sleep(1e9),
+            name=f"Worker WorkerHTTP ({os.getpid()}) workthread",
+            daemon=True,
+        ).start()
+        if slot == 0 and self.args.worker_dies_after:
+            threading.Timer(self.args.worker_dies_after, lambda: os._exit(1)).start()
+        self.server.serve_forever()
+        os._exit(0)
 
-    def stop(*_: object) -> None:
-        for child in children:
+    def fork_cron(self) -> None:
+        pid = os.fork()
+        if pid:
+            self.cron.add(pid)
+            return
+        self.child_signals()
+        self.server.socket.close()  # cron workers do not serve HTTP
+        os.nice(10)
+        server_log.info("Worker WorkerCron (%s) alive", os.getpid(), extra=NO_DB)
+        while True:
+            if self.args.dsn and not db_ok(self.args.dsn):
+                os._exit(
+                    1
+                )  # Odoo's cron worker dies on the lost connection; the master respawns it
+            time.sleep(0.5)
+
+    def child_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.http.pop(pid, None)
+            self.cron.discard(pid)
+            if self.gevent is not None and pid == self.gevent.pid:
+                self.gevent.returncode = 1
+                self.gevent = None
+                self.gevent_died_at = time.monotonic()  # silently, as Odoo's master does
+
+    def stop(self) -> None:
+        pids = [*self.http, *self.cron] + ([self.gevent.pid] if self.gevent else [])
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
         sys.exit(0)
 
-    signal.signal(signal.SIGTERM, stop)
-    while True:  # reap, never respawn: a lost worker stays lost (the fault under test)
-        try:
-            os.wait()
-        except ChildProcessError:
-            time.sleep(1)
+
+def gevent_child(args: argparse.Namespace) -> None:
+    """``odoo-bin gevent``: its own banner, the "running on" line before the bind, and when the
+    bind fails a logged traceback plus a second one on stderr only."""
+    setup_logging(args.log, args.db)
+    banner(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    address = (args.bind, args.gevent_port)
+    server_log.info("Evented Service (longpolling) running on %s:%s", *address, extra=NO_DB)
+    try:
+        server = ThreadingHTTPServer(address, make_handler(args, "gevent"))
+    except OSError:
+        # Real Odoo spends about a second loading before this bind fails, so each doomed child
+        # is there most of its 1.2 s cycle; the stand-in spends that second here.
+        time.sleep(1.0)
+        server_log.exception(
+            "Evented Service (longpolling): uncaught error during main loop", extra=NO_DB
+        )
+        raise  # Python prints the second traceback to stderr and exits 1
+    server.daemon_threads = True
+    server.serve_forever()
 
 
 if __name__ == "__main__":

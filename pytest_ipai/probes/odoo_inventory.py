@@ -1,0 +1,148 @@
+"""Snapshots of processes and listening sockets where Odoo runs: this machine (psutil), another
+host through its testinfra backend (``ps`` and ``ss``), or a container (the engine's ``top``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .engine import EngineError
+from .hosts import HostError, Target
+from .odoo_procs import Proc, Snapshot, parse_ps, parse_ss_owners
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+PS = ["ps", "-e", "-o", "pid=,ppid=,ni=,nlwp=,etimes=,args="]
+SS = ["ss", "-H", "-l", "-t", "-n", "-p"]
+# Docker runs ps on the host with these options; podman reads /proc itself for its descriptors.
+TOP_VARIANTS = ("-eo pid,ppid,ni,nlwp,etimes,args", "pid ppid nice etime args", "-ef")
+
+
+def local_snapshot() -> Snapshot:
+    import psutil
+
+    now = time.time()
+    procs: dict[int, Proc] = {}
+    attrs = ["pid", "ppid", "cmdline", "nice", "num_threads", "create_time"]
+    for process in psutil.process_iter(attrs):
+        info: dict[str, Any] = process.info
+        if not info.get("cmdline"):
+            continue  # kernel threads, or gone meanwhile
+        procs[info["pid"]] = Proc(
+            info["pid"],
+            info["ppid"] or 0,
+            tuple(info["cmdline"]),
+            int(info["nice"] or 0),
+            int(info["num_threads"] or 0),
+            max(0.0, now - float(info["create_time"] or now)),
+        )
+    # Per process, not psutil.net_connections(): that names one pid per socket, while Odoo's
+    # master and HTTP workers share one listening socket.
+    owners: dict[int, set[int]] = {}
+    for proc in procs.values():
+        if not (proc.odoo or proc.gevent):
+            continue
+        try:
+            connections = psutil.Process(proc.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue  # gone meanwhile
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                owners.setdefault(conn.laddr.port, set()).add(proc.pid)
+    return Snapshot(procs, {port: frozenset(pids) for port, pids in owners.items()})
+
+
+def host_snapshot(target: Target, timeout: float) -> Snapshot:
+    """Processes and listeners of the target host; HostError when they cannot be read."""
+    if target.local:
+        return local_snapshot()
+    ps = target.run(PS, timeout=timeout)
+    if ps.returncode != 0:
+        raise HostError(f"ps on {target.spec} exited {ps.returncode}")
+    ss = target.run(SS, timeout=timeout)
+    if ss.returncode != 0:
+        raise HostError(f"ss on {target.spec} exited {ss.returncode}")
+    return Snapshot(parse_ps(ps.stdout), parse_ss_owners(ss.stdout))
+
+
+def declared_pid(
+    target: Target, pidfile: str | None, unit: str | None, timeout: float
+) -> int | None:
+    """The master's pid from a pidfile or a systemd unit's MainPID; None when neither is set.
+    A declared source that cannot be read is a HostError, never a guess."""
+    if pidfile:
+        out = target.run(["cat", pidfile], timeout=timeout)
+        text = out.stdout.strip()
+        if out.returncode != 0 or not text.isdigit():
+            raise HostError(f"{pidfile}: no pid in it on {target.spec}")
+        return int(text)
+    if unit:
+        out = target.run(["systemctl", "show", "-p", "MainPID", "--value", unit], timeout=timeout)
+        text = out.stdout.strip()
+        if out.returncode != 0 or not text.isdigit():
+            raise HostError(f"systemd unit {unit}: no MainPID on {target.spec}")
+        return int(text) or None
+    return None
+
+
+def container_snapshot(container: Container) -> Snapshot:
+    """The container's processes with nice and threads where the engine tells them; no sockets."""
+    from docker.errors import DockerException
+
+    last = ""
+    for ps_args in TOP_VARIANTS:
+        try:
+            top = container.top(ps_args=ps_args)
+        except DockerException as exc:
+            last = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            continue
+        procs = parse_top_columns(dict(top))
+        if procs:
+            return Snapshot(procs)
+    raise EngineError(f"{container.name}: cannot list processes ({last})")
+
+
+_COLUMNS = {
+    "pid": ("PID",),
+    "ppid": ("PPID",),
+    "nice": ("NI", "NICE"),
+    "threads": ("NLWP", "THCNT"),
+    "age": ("ELAPSED", "ETIMES"),
+    "cmd": ("CMD", "COMMAND", "ARGS"),
+}
+
+
+def parse_top_columns(top: dict[str, Any]) -> dict[int, Proc]:
+    titles = [str(t) for t in top.get("Titles") or []]
+    if len(titles) == 1:
+        titles = titles[0].split()
+    at = {
+        key: next((titles.index(t) for t in names if t in titles), None)
+        for key, names in _COLUMNS.items()
+    }
+    if at["pid"] is None or at["ppid"] is None or at["cmd"] is None:
+        return {}
+    cmd_at = at["cmd"]
+    procs = {}
+    for row in top.get("Processes") or []:
+        cells = [str(c) for c in row]
+        if len(cells) == 1:
+            cells = cells[0].split(None, len(titles) - 1)
+        if len(cells) < len(titles) or not cells[at["pid"]].isdigit():
+            continue
+
+        procs[int(cells[at["pid"]])] = Proc(
+            int(cells[at["pid"]]),
+            _number(cells, at["ppid"]),
+            tuple(" ".join(cells[cmd_at:]).split()),
+            _number(cells, at["nice"]),
+            _number(cells, at["threads"]),
+            float(_number(cells, at["age"])),
+        )
+    return procs
+
+
+def _number(cells: list[str], index: int | None) -> int:
+    value = cells[index] if index is not None else ""
+    return int(value) if value.lstrip("-").isdigit() else 0
