@@ -114,7 +114,7 @@ def action_argv(
             raise ApiError(400, INVALID, "deploy_and_verify needs ref: a full 40-hex SHA")
         return [*base, "deploy", *where, "--ref", ref], None
     if action == "port_audit":
-        gate = ["--", "-k", "test_no_public_ports"]
+        gate = ["--", "-k", "test_no_public_ports", "--ipai-net-scope", "host"]  # an audit
         return [*base, "gate", "postdeploy", *where, *gate], "net.no_public_ports"
     if action == "tail_logs":
         count = 200 if lines is None else lines

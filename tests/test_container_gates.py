@@ -190,10 +190,10 @@ def test_podman_target_reads_the_containers_sockets(
     set_env_keys(stack, services=None, engine_socket=None)  # sockets only
     monkeypatch.setenv("CONTAINERS_CONF", podman_env()["CONTAINERS_CONF"])  # testinfra's podman
     target = f"podman://{started.name}"
-    results = postdeploy(stack, "--hosts", target, "--", "-k", "public")
+    results = postdeploy(stack, "--hosts", target, "--", "-k", "public", "--ipai-net-scope", "host")
     result = results["net.no_public_ports"]
     assert (result["status"], result["error_class"]) == ("fail", "public_port"), result
-    assert f"tcp 0.0.0.0:{started.port} (python" in result["message"]
+    assert f"tcp 0.0.0.0:{started.port} (pid " in result["message"]
     assert f"ss -H -ltnup on {target}" in {b["name"] for b in result["blobs"]}
 
 

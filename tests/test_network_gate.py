@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from conftest import postdeploy
+from conftest import postdeploy, set_env_keys
 
 
 def allow(stack: Path, entries: list[str]) -> None:
@@ -19,10 +19,17 @@ def allow(stack: Path, entries: list[str]) -> None:
     config.write_text("".join(lines))
 
 
+def audit(stack: Path) -> dict[str, Any]:
+    result: dict[str, Any] = postdeploy(stack, "--", "--ipai-net-scope", "host")[
+        "net.no_public_ports"
+    ]
+    return result
+
+
 def test_public_listener_fails_and_allowlist_passes(stack_db: Any) -> None:
     stack, _ = stack_db
     allow(stack, [])  # nothing public to allow: the namespace holds only this test's sockets
-    assert postdeploy(stack)["net.no_public_ports"]["status"] == "pass"
+    assert audit(stack)["status"] == "pass"
     for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
         listener = socket.socket(family, socket.SOCK_STREAM)
         if family == socket.AF_INET6:
@@ -31,12 +38,38 @@ def test_public_listener_fails_and_allowlist_passes(stack_db: Any) -> None:
         listener.listen()
         port = listener.getsockname()[1]
         try:
-            result = postdeploy(stack)["net.no_public_ports"]
+            result = audit(stack)
             assert (result["status"], result["error_class"]) == ("fail", "public_port")
             shown = f"[{address}]:{port}" if family == socket.AF_INET6 else f"{address}:{port}"
-            assert f"tcp {shown} (python" in result["message"]
+            assert f"tcp {shown} (pid " in result["message"]
+            assert "pytest" in result["message"] or "python" in result["message"]
             allow(stack, [shown])
-            assert postdeploy(stack)["net.no_public_ports"]["status"] == "pass"
+            assert audit(stack)["status"] == "pass"
         finally:
             listener.close()
             allow(stack, [])
+
+
+def test_stack_scope_judges_the_stacks_sockets_and_names_them(stack_db: Any, standin: Any) -> None:
+    """On a shared host an unrelated public listener is not the stack's fault; Odoo listening
+    publicly is, named by its command line."""
+    stack, _ = stack_db
+    allow(stack, [])
+    unrelated = socket.create_server(("0.0.0.0", 0))
+    try:
+        server = standin("--bind", "127.0.0.1")
+        set_env_keys(stack, host_process={"http_port": server.port}, services=None)
+        result = postdeploy(stack)["net.no_public_ports"]
+        assert result["status"] == "pass", result["message"]
+        assert result["measurements"]["scope"] == "stack"
+        assert result["measurements"]["stack_processes"] >= 2  # Odoo and PostgreSQL
+        server = standin("--bind", "0.0.0.0")
+        port = server.port
+        set_env_keys(stack, host_process={"http_port": port})
+        result = postdeploy(stack)["net.no_public_ports"]
+        assert (result["status"], result["error_class"]) == ("fail", "public_port")
+        assert f"tcp 0.0.0.0:{port} (pid " in result["message"]
+        assert "odoo_standin.py" in result["message"]
+        assert f"{unrelated.getsockname()[1]}" not in result["message"]
+    finally:
+        unrelated.close()

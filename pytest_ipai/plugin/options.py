@@ -18,6 +18,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ipai-config", metavar="PATH", help="stack config (ipai.toml or pyproject.toml)"
     )
     group.addoption("--ipai-env", metavar="ENV", help="environment of the config to check")
+    group.addoption(
+        "--ipai-net-scope",
+        choices=("stack", "host"),
+        help="what net.no_public_ports judges: the stack's sockets (policy default) or the "
+        "whole host (an audit)",
+    )
     group.addoption("--ipai-evidence-root", metavar="DIR", help="where evidence packs are written")
     group.addoption("--ipai-run-id", metavar="ID", help="run id (default: UTC time + random)")
     group.addoption(

@@ -40,6 +40,9 @@ def local_snapshot() -> Snapshot:
     # Per process, not psutil.net_connections(): that names one pid per socket, while Odoo's
     # master and HTTP workers share one listening socket.
     owners: dict[int, set[int]] = {}
+    for conn in psutil.net_connections(kind="tcp"):  # one pid per socket (PostgreSQL, ...)
+        if conn.status == psutil.CONN_LISTEN and conn.pid and conn.laddr:
+            owners.setdefault(conn.laddr.port, set()).add(conn.pid)
     for proc in procs.values():
         if not (proc.odoo or proc.gevent):
             continue
@@ -146,3 +149,31 @@ def parse_top_columns(top: dict[str, Any]) -> dict[int, Proc]:
 def _number(cells: list[str], index: int | None) -> int:
     value = cells[index] if index is not None else ""
     return int(value) if value.lstrip("-").isdigit() else 0
+
+
+def descendants(snap: Snapshot, roots: set[int]) -> set[int]:
+    """``roots`` and every process below them."""
+    children: dict[int, list[int]] = {}
+    for proc in snap.procs.values():
+        children.setdefault(proc.ppid, []).append(proc.pid)
+    found, todo = set(), [pid for pid in roots if pid in snap.procs]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def systemd_unit(target: Target, pid: int, timeout: float) -> str | None:
+    """The systemd unit a process runs in (from its cgroup), or None."""
+    try:
+        out = target.run(["cat", f"/proc/{pid}/cgroup"], timeout=timeout)
+    except HostError:
+        return None
+    for line in out.stdout.splitlines():
+        path = line.rpartition(":")[2]
+        for part in reversed(path.split("/")):
+            if part.endswith((".service", ".scope")) and not part.startswith("session-"):
+                return part
+    return None

@@ -22,6 +22,7 @@ class Listener:
     address: str
     port: str
     process: str
+    pids: tuple[int, ...] = ()
 
     @property
     def everywhere(self) -> bool:
@@ -50,7 +51,8 @@ def parse_ss(text: str) -> list[Listener]:
             address = address.removeprefix("::ffff:")  # IPv4 mapped into IPv6
         processes = _PROCESS.findall(" ".join(parts[6:]))
         process = ", ".join(f"{name} pid {pid}" for name, pid in processes)
-        listeners.append(Listener(parts[0], address, port, process))
+        pids = tuple(int(pid) for _, pid in processes)
+        listeners.append(Listener(parts[0], address, port, process, pids))
     return listeners
 
 
