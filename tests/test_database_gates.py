@@ -53,6 +53,25 @@ def test_every_migration_fault_is_named(stack_db: tuple[Path, OdooDb]) -> None:
     assert result["message"].startswith("web_responsive: database 18.0.0.9.0, disk 18.0.1.0.0")
 
 
+def test_a_module_without_version_is_compared_at_odoos_default(
+    stack_db: tuple[Path, OdooDb],
+) -> None:
+    """Like Odoo's contacts: no version in the manifest is 1.0, stored as 18.0.1.0."""
+    stack, db = stack_db
+    manifest = stack / "addons" / "ipai" / "ipai_reports" / "__manifest__.py"
+    manifest.write_text(manifest.read_text().replace('    "version": "18.0.1.0.0",\n', ""))
+    db.execute(
+        "UPDATE ir_module_module SET latest_version = '18.0.1.0' WHERE name = 'ipai_reports'"
+    )
+    assert postdeploy(stack)["db.migrations_applied"]["status"] == "pass"
+    db.execute(
+        "UPDATE ir_module_module SET latest_version = '18.0.0.9' WHERE name = 'ipai_reports'"
+    )
+    result = postdeploy(stack)["db.migrations_applied"]
+    assert result["error_class"] == "version_not_applied"
+    assert result["message"].startswith("ipai_reports: database 18.0.0.9, disk 18.0.1.0")
+
+
 def test_unreachable_database_fails_and_migrations_cannot_look(
     stack_db: tuple[Path, OdooDb], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -102,3 +102,36 @@ def test_threaded_cron_threads_die_for_good_when_postgresql_goes(
     finally:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_the_whole_post_deploy_suite_passes_in_host_mode(stack_db: Any, standin: Any) -> None:
+    """Odoo on the host in workers mode behind a proxy: every gate passes, none needs an
+    engine."""
+    import requests
+    from routing_proxy import RoutingProxy
+
+    stack, _ = stack_db
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 2))
+    gevent = free_port()
+    server = standin("--workers", "2", "--gevent-port", str(gevent))
+    proxy = RoutingProxy(server.port, gevent)
+    try:
+        set_env_keys(
+            stack,
+            base_url=proxy.url,
+            longpolling_url=f"http://127.0.0.1:{gevent}",
+            log_source={"file": str(server.log)},
+            engine_socket=None,
+            port_allowlist=[],
+        )
+        host_mode(stack, server.port, gevent, 2)
+        with requests.Session() as session:
+            for _ in range(25):
+                assert session.get(f"{proxy.url}/web/login", timeout=5).ok
+        results = postdeploy(stack, "--", "--ipai-since", since)
+        assert {g: r["status"] for g, r in results.items()} == dict.fromkeys(results, "pass"), {
+            g: r["message"] for g, r in results.items() if r["status"] != "pass"
+        }
+        assert len(results) == 9
+    finally:
+        proxy.close()
