@@ -129,6 +129,7 @@ def main() -> None:
             )
             bed.close()
             drop_test_databases(site.db.name)
+            site.proxy.close()
 
 
 if __name__ == "__main__":

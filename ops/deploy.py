@@ -131,7 +131,8 @@ def _deploy_locked(
             if code != 0:
                 raise DeployError(
                     "predeploy_failed",
-                    f"the pre-deploy suite of {sha[:12]} did not pass (exit {code}); see {pack}",
+                    f"the pre-deploy suite of {sha[:12]} did not pass (exit {code}"
+                    f"{gate.not_passed(pack)}); see {pack}",
                 )
         with run_.step("backup") as record:
             backup = take_backup(config, run_, previous)

@@ -100,10 +100,33 @@ def run_suite(
     staging = Staging(evidence_root, run_id, create=False)
     if (staging.path / "session.json").is_file():
         pack = recover(staging, staging.session())
+        # Said out loud: a run that ended this way reads like failed gates otherwise.
+        print(
+            f"ipai: pytest ended with status {returncode} without publishing its pack; "
+            f"its journal was recovered into {pack}",
+            file=sys.stderr,
+        )
         return pack, EXIT_USAGE if returncode in (2, 3, 4) else 1
     if returncode == 0:
         raise ToolError("pytest exited 0 but wrote no evidence pack")
     return None, EXIT_USAGE
+
+
+def not_passed(pack: Path | None) -> str:
+    """``: gate status (class), ...`` for the gates of a pack that did not pass, for a one-line
+    message; empty when there is no pack or every gate passed."""
+    if pack is None or not (pack / "results.json").is_file():
+        return ""
+    try:
+        document = json.loads((pack / "results.json").read_text("utf-8"))
+        results = [r for r in document["results"] if r["status"] != "pass"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not results:
+        interrupted = " (interrupted)" if document.get("interrupted") else ""
+        return f": every gate passed{interrupted}"
+    shown = [f"{r['gate_id']} {r['status']} ({r.get('error_class') or '-'})" for r in results[:5]]
+    return ": " + ", ".join(shown) + (f" and {len(results) - 5} more" if len(results) > 5 else "")
 
 
 def table(pack: Path, secrets: list[str] | None = None) -> str:

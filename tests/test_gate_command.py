@@ -3,6 +3,7 @@ on real git checkouts."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import IPAI, by_gate, only_pack, run_ipai
@@ -144,3 +146,24 @@ def test_gate_keeps_pytest_arguments(demo_stack: Path) -> None:
     result = by_gate(only_pack(demo_stack / "evidence"))["oca.repos_present"]
     assert result["status"] == "not_run"
     assert sys.executable
+
+
+def test_a_failed_suite_is_summed_up_by_its_gates(tmp_path: Path) -> None:
+    """What ipai deploy says when the pre-deploy suite did not pass: which gates, and when every
+    gate passed yet the run did not end (a recovered, interrupted pack), that too."""
+    from ipai_ops.gate import not_passed
+
+    def pack(results: list[dict[str, Any]], interrupted: bool = False) -> Path:
+        (tmp_path / "results.json").write_text(
+            json.dumps({"results": results, "interrupted": interrupted})
+        )
+        return tmp_path
+
+    passed = {"gate_id": "git.clean", "status": "pass", "error_class": None}
+    failed = {"gate_id": "oca.must_have", "status": "fail", "error_class": "must_have_not_found"}
+    missing = {"gate_id": "addons.dependencies", "status": "not_run", "error_class": None}
+    assert not_passed(pack([passed, failed, missing])) == (
+        ": oca.must_have fail (must_have_not_found), addons.dependencies not_run (-)"
+    )
+    assert not_passed(pack([passed], interrupted=True)) == ": every gate passed (interrupted)"
+    assert not_passed(None) == ""

@@ -37,12 +37,12 @@ def local_snapshot() -> Snapshot:
             int(info["num_threads"] or 0),
             max(0.0, now - float(info["create_time"] or now)),
         )
-    # Per process, not psutil.net_connections(): that names one pid per socket, while Odoo's
-    # master and HTTP workers share one listening socket.
+    # psutil.net_connections() names one pid per socket, while Odoo's master and HTTP workers
+    # share one listening socket: Odoo's processes are asked one by one as well.
     owners: dict[int, set[int]] = {}
-    for conn in psutil.net_connections(kind="tcp"):  # one pid per socket (PostgreSQL, ...)
-        if conn.status == psutil.CONN_LISTEN and conn.pid and conn.laddr:
-            owners.setdefault(conn.laddr.port, set()).add(conn.pid)
+    for shared in psutil.net_connections(kind="tcp"):
+        if shared.status == psutil.CONN_LISTEN and shared.pid and shared.laddr:
+            owners.setdefault(shared.laddr.port, set()).add(shared.pid)
     for proc in procs.values():
         if not (proc.odoo or proc.gevent):
             continue
@@ -50,9 +50,9 @@ def local_snapshot() -> Snapshot:
             connections = psutil.Process(proc.pid).net_connections(kind="tcp")
         except psutil.Error:
             continue  # gone meanwhile
-        for conn in connections:
-            if conn.status == psutil.CONN_LISTEN and conn.laddr:
-                owners.setdefault(conn.laddr.port, set()).add(proc.pid)
+        for own in connections:
+            if own.status == psutil.CONN_LISTEN and own.laddr:
+                owners.setdefault(own.laddr.port, set()).add(proc.pid)
     return Snapshot(procs, {port: frozenset(pids) for port, pids in owners.items()})
 
 
