@@ -213,3 +213,38 @@ def test_a_container_whose_database_is_down_fails_health(stack_db: Any, odoo: An
     result = only(stack, "health")["http.health"]
     assert (result["status"], result["error_class"]) == ("fail", "health_failed")
     assert 'HTTP 500 {"status": "fail", "db_server_status": false}' in result["message"]
+
+
+def test_host_mode_through_a_testinfra_backend(
+    stack_db: Any, odoo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """host_process on another host: the same roles, read with ps and ss through testinfra
+    (here its podman backend, into a container that runs Odoo as a host would)."""
+    stack, _ = stack_db
+    monkeypatch.setenv("CONTAINERS_CONF", podman_env()["CONTAINERS_CONF"])
+
+    def on_the_host(started: Any) -> dict[str, Any]:
+        text = (stack / "ipai.toml").read_text()
+        gevent = int(text.split('longpolling_url = "http://127.0.0.1:', 1)[1].split('"', 1)[0])
+        time.sleep(1.5)
+        set_env_keys(
+            stack,
+            services=None,
+            engine_socket=None,
+            host_process={"http_port": started.port, "gevent_port": gevent},
+        )
+        target = f"podman://{started.name}"
+        found: dict[str, Any] = postdeploy(stack, "--hosts", target, "--", "-k", "workers")[
+            "runtime.workers"
+        ]
+        return found
+
+    # On its own network the container cannot reach the test's PostgreSQL: as with PostgreSQL
+    # down, Odoo's cron workers die and are respawned, several times a second.
+    result = on_the_host(odoo(network="bridge", wait=False))
+    assert (result["status"], result["error_class"]) == ("fail", "workers_crash_loop")
+    assert "cron processes respawn in a loop" in result["message"]
+    result = on_the_host(odoo(network="bridge", wait=False, dsn=None))
+    assert result["status"] == "pass", result["message"]
+    (roles,) = [v for k, v in result["measurements"].items() if k.startswith("roles ")]
+    assert (len(roles["http"]), len(roles["cron"]), len(roles["gevent"])) == (2, 2, 1)

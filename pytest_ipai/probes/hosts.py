@@ -20,7 +20,7 @@ from ..core.proc import run
 
 LOCAL = "local://"
 SPEC = re.compile(r"^(local|ssh|paramiko|docker|podman)://[^\s,]*$")
-SAFE_WORD = re.compile(r"^[A-Za-z0-9_./=:-]+$")
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_./=:,-]+$")
 
 
 class HostError(IpaiError):
