@@ -79,6 +79,19 @@ def test_triggers_fire_on_gates_that_record_no_attempts() -> None:
     assert (decision.verdict, decision.rule) == (ROLLBACK, "trigger:error_rate_exceeded")
 
 
+def test_gates_stopped_by_an_early_decision_do_not_take_its_blame() -> None:
+    """The database trigger stopped the suite: the error-rate gate never ran, and the verdict
+    names the database, not a 5xx rate nobody measured."""
+    results = healthy(**{"db.reachable": "fail"})
+    results = [r for r in results if r.gate_id != "http.error_rate"]
+    results.append(result("http.error_rate", "not_run", attempts=0, error_class="stopped_early"))
+    decision = decide(results, POLICY)
+    assert (decision.verdict, decision.rule) == (ROLLBACK, "trigger:database_connection")
+    # Not run for any other reason still fails closed through its trigger.
+    results[-1] = result("http.error_rate", "not_run", attempts=0)
+    assert decide(results, POLICY).rule == "trigger:error_rate_exceeded"
+
+
 def test_health_trigger_needs_three_attempts() -> None:
     results = [
         *healthy()[1:],

@@ -37,6 +37,8 @@ class Trigger:
         statuses = self.on | (COULD_NOT_LOOK - {SKIPPED} if "fail" in self.on else frozenset())
         if result.gate_id != self.gate or result.status not in statuses:
             return False
+        if result.error_class == "stopped_early":
+            return False  # not run because another trigger had decided: that one is the cause
         if self.error_classes and result.error_class not in self.error_classes:
             return False
         # "Fails after 3 retries": a health check that gave up early is not this trigger

@@ -28,13 +28,17 @@ def expected_entry(gate: GatePolicy) -> dict[str, Any]:
     }
 
 
-def _not_run(entry: dict[str, Any], message: str) -> GateResult:
+STOPPED_EARLY = "stopped_early"  # not run because a trigger had already decided
+
+
+def _not_run(entry: dict[str, Any], message: str, error_class: str | None = None) -> GateResult:
     return GateResult(
         gate_id=entry["gate_id"],
         suite=entry["suite"],
         status=NOT_RUN,
         severity=entry["severity"],
         required=entry["required"],
+        error_class=error_class,
         message=message,
         host=host_name(),
     )
@@ -74,7 +78,7 @@ def publish_run(
     )
     for entry in entries:
         if entry["gate_id"] not in have:
-            missing = _not_run(entry, why)
+            missing = _not_run(entry, why, STOPPED_EARLY if not_run_reason else None)
             staging.record(missing)
             results.append(missing)
     code = EXIT_USAGE if tool_failure else suite_exit_code(results)
