@@ -141,6 +141,20 @@ class Churn:
     most_at_once: int
 
 
+def replacements(samples: list[Roles]) -> dict[str, int]:
+    """Per role, how many of its processes were replaced over the samples."""
+    found = {}
+    for role in ("http", "cron", "gevent"):
+        seen: set[int] = set()
+        most = 0
+        for roles in samples:
+            pids = roles.pids()[role]
+            seen |= pids
+            most = max(most, len(pids))
+        found[role] = len(seen) - most
+    return found
+
+
 def churn(samples: list[Roles]) -> list[Churn]:
     """Roles whose pids change over the samples: a respawn loop (two or more replacements)."""
     found = []
