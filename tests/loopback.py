@@ -7,11 +7,21 @@ import subprocess
 import time
 from typing import Any
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, never handed out before in this process. A port is only
+    reserved by the server that binds it later, so two servers of one test process (its own
+    network namespace) must never be given the same one: every server a test starts takes its
+    port from here, none binds port 0 itself."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_port(port: int, seconds: float = 30, proc: subprocess.Popen[Any] | None = None) -> None:

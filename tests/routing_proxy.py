@@ -15,13 +15,15 @@ import select
 import socket
 import threading
 
+from loopback import free_port
+
 
 class RoutingProxy:
     def __init__(self, http_port: int, longpolling_port: int | None) -> None:
         self.routes: dict[str, int] = {"/websocket": longpolling_port or http_port}
         self.default = http_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        self.port = free_port()  # never bind port 0: it may be a port handed out for later
+        self.listener = socket.create_server(("127.0.0.1", self.port))
         self.closed = threading.Event()
         self.thread = threading.Thread(target=self.serve, name="routing-proxy", daemon=True)
         self.thread.start()

@@ -21,6 +21,8 @@ class Standin:
         self.port = free_port()
         self.log = log
         argv = [sys.executable, str(STANDIN), "--port", str(self.port), "--log", str(log), *flags]
+        if "--workers" in flags and "--gevent-port" not in flags:
+            argv += ["--gevent-port", str(free_port())]  # never the stand-in's default port+3
         if dsn:
             argv += ["--dsn", dsn]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

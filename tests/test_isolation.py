@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from conftest import postgres_key, store_key
 from isolation import public_listeners
+from loopback import free_port
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,7 +49,7 @@ def test_an_isolated_neighbour_and_this_test_never_see_each_other() -> None:
     try:
         their_port = neighbour.stdout.readline().strip()
         assert their_port.isdigit(), "the neighbour did not start"
-        own.bind(("0.0.0.0", 0))
+        own.bind(("0.0.0.0", free_port()))
         own.listen()
         own_port = str(own.getsockname()[1])
         assert [s.port for s in public_listeners()] == [own_port]

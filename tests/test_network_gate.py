@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import postdeploy, set_env_keys
+from loopback import free_port
 
 
 def allow(stack: Path, entries: list[str]) -> None:
@@ -34,7 +35,7 @@ def test_public_listener_fails_and_allowlist_passes(stack_db: Any) -> None:
         listener = socket.socket(family, socket.SOCK_STREAM)
         if family == socket.AF_INET6:
             listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        listener.bind((address, 0))
+        listener.bind((address, free_port()))
         listener.listen()
         port = listener.getsockname()[1]
         try:
@@ -55,7 +56,7 @@ def test_stack_scope_judges_the_stacks_sockets_and_names_them(stack_db: Any, sta
     publicly is, named by its command line."""
     stack, _ = stack_db
     allow(stack, [])
-    unrelated = socket.create_server(("0.0.0.0", 0))
+    unrelated = socket.create_server(("0.0.0.0", free_port()))
     try:
         server = standin("--bind", "127.0.0.1")
         set_env_keys(stack, host_process={"http_port": server.port}, services=None)
