@@ -148,6 +148,8 @@ def judge(gate: GateRecorder, config: StackConfig, samples: list[Roles], where: 
     last = samples[-1]
     if last.master is None:
         return [("workers_missing", f"{where}: no Odoo master process")]
+    loops = churn(samples)
+    looping = {c.role for c in loops}
     findings: Findings = [
         (
             "workers_crash_loop",
@@ -155,7 +157,7 @@ def judge(gate: GateRecorder, config: StackConfig, samples: list[Roles], where: 
             f"window, at most {c.most_at_once} at once)"
             + (": the gevent child's traceback goes to stdout only" if c.role == "gevent" else ""),
         )
-        for c in churn(samples)
+        for c in loops
     ]
     gate.measure(f"roles {where}", last.describe())
     if http > 0:
@@ -164,7 +166,6 @@ def judge(gate: GateRecorder, config: StackConfig, samples: list[Roles], where: 
                 *findings,
                 ("workers_missing", f"{where}: Odoo runs threaded, expected {http} HTTP workers"),
             ]
-        looping = {c.role for c in churn(samples)}
         for key, role, want, seen in (
             ("http", "HTTP workers", http, len(last.http)),
             ("cron", "cron workers", cron, len(last.cron)),

@@ -141,9 +141,9 @@ class Churn:
     most_at_once: int
 
 
-def replacements(samples: list[Roles]) -> dict[str, int]:
-    """Per role, how many of its processes were replaced over the samples."""
-    found = {}
+def role_counts(samples: list[Roles]) -> list[Churn]:
+    """Per role, the distinct pids seen over the samples and the most seen at once."""
+    counts = []
     for role in ("http", "cron", "gevent"):
         seen: set[int] = set()
         most = 0
@@ -151,23 +151,18 @@ def replacements(samples: list[Roles]) -> dict[str, int]:
             pids = roles.pids()[role]
             seen |= pids
             most = max(most, len(pids))
-        found[role] = len(seen) - most
-    return found
+        counts.append(Churn(role, len(seen), most))
+    return counts
+
+
+def replacements(samples: list[Roles]) -> dict[str, int]:
+    """Per role, how many of its processes were replaced over the samples."""
+    return {c.role: c.pids_seen - c.most_at_once for c in role_counts(samples)}
 
 
 def churn(samples: list[Roles]) -> list[Churn]:
     """Roles whose pids change over the samples: a respawn loop (two or more replacements)."""
-    found = []
-    for role in ("http", "cron", "gevent"):
-        seen: set[int] = set()
-        most = 0
-        for roles in samples:
-            pids = roles.pids()[role]
-            seen |= pids
-            most = max(most, len(pids))
-        if len(seen) - most >= 2:
-            found.append(Churn(role, len(seen), most))
-    return found
+    return [c for c in role_counts(samples) if c.pids_seen - c.most_at_once >= 2]
 
 
 def parse_ps(text: str) -> dict[int, Proc]:
