@@ -1,5 +1,5 @@
 """Repository hygiene gates: no conflicts or (in production) uncommitted changes, no secrets
-committed, no gate bypass in the pipeline files."""
+committed, no gate bypass in the CI files (judged by their structure, rules/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ from pathlib import Path
 import pytest
 
 from pytest_ipai.addons.addons_manifest import AddonsManifest
+from pytest_ipai.addons.core import core_ce, core_ee
+from pytest_ipai.addons.stack import StackAddons
 from pytest_ipai.config.stack import StackConfig
-from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.errors import ConfigError, IpaiError
 from pytest_ipai.core.gitstate import map_repos, toplevel
+from pytest_ipai.core.outcomes import GateError
 from pytest_ipai.core.paths import rel
 from pytest_ipai.core.recorder import GateRecorder
-from pytest_ipai.rules.hygiene import (
-    DEFAULT_PIPELINE_FILES,
-    committed_secrets,
-    pipeline_bypasses,
-    pipeline_files,
-    tree_state,
-)
+from pytest_ipai.rules.ci_commands import CommandPolicy
+from pytest_ipai.rules.hygiene import committed_secrets, tree_state
+from pytest_ipai.rules.pipeline import RANK, lint_pipelines
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -83,14 +82,68 @@ def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
 
 
 @pytest.mark.gate("pipeline.no_bypass")
-def test_pipeline_no_bypass(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
+def test_pipeline_no_bypass(
+    ipai_gate: GateRecorder, ipai_config: StackConfig, request: pytest.FixtureRequest
+) -> None:
     repo = _stack_repo(ipai_config, ipai_gate)
-    patterns = ipai_config.raw["stack"].get("pipeline_files") or list(DEFAULT_PIPELINE_FILES)
-    files = pipeline_files(repo, patterns)
+    params = ipai_gate.params
     try:
-        hits = pipeline_bypasses(repo, files)
+        policy = CommandPolicy.from_params(params.get("commands"), "params.commands")
+        known = _known_modules(ipai_gate, ipai_config, request, params.get("known_modules", []))
+        report = lint_pipelines(repo, ipai_config.raw["stack"].get("pipeline_files"), policy, known)
+    except ConfigError as exc:
+        ipai_gate.error("policy_invalid", f"pipeline.no_bypass: {exc.message}")
     except IpaiError as exc:
-        ipai_gate.error("pipeline_unreadable", exc.message)
-    ipai_gate.measure("files_checked", len(files))
-    ipai_gate.blob("pipeline-files.txt", "\n".join(str(f.relative_to(repo)) for f in files) + "\n")
-    ipai_gate.fail_findings([("gate_bypass", f"{hit.where(repo)}: {hit.what}") for hit in hits])
+        ipai_gate.error("git_unavailable", exc.message)
+    ipai_gate.measure("files_checked", len(report.files))
+    ipai_gate.measure("steps_checked", report.steps)
+    ipai_gate.measure("findings", len(report.findings))
+    ipai_gate.blob(
+        "pipeline-findings.json",
+        json.dumps(
+            {
+                "files": report.files,
+                "unreadable": report.unreadable,
+                "steps_with_syntax_errors": report.unparsed,
+                "findings": [f.to_dict() for f in report.findings],
+            },
+            indent=2,
+        ),
+        "application/json",
+    )
+    for problem in report.unreadable:
+        ipai_gate.notice("pipeline_unreadable", problem)
+    for where in report.unparsed:
+        ipai_gate.notice("shell_syntax_error", where)
+    for finding in report.findings:
+        ipai_gate.locate(finding.error_class, finding.file, finding.line, finding.why)
+    if not report.files and not report.unreadable:
+        if params.get("require_files", False) and ipai_config.env.production:
+            ipai_gate.fail(
+                "no_pipeline_files", "no CI or pipeline file found; production requires one"
+            )
+        pytest.skip("no CI or pipeline file found (nothing to judge)")
+    ipai_gate.fail_findings([(f.error_class, f.text()) for f in report.findings], rank=RANK)
+
+
+def _known_modules(
+    gate: GateRecorder, config: StackConfig, request: pytest.FixtureRequest, extra: object
+) -> set[str]:
+    """Module names a --test-tags spec may name: the stack's addons, Odoo's core addons of the
+    stack's series, and params.known_modules."""
+    if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
+        raise ConfigError("params.known_modules: expected a list of module names")
+    known = set(extra)
+    try:
+        addons: StackAddons = request.getfixturevalue("ipai_stack_addons")
+    except GateError as exc:
+        gate.notice(
+            "addons_tree_unreadable", f"test tags judged without the stack's addons: {exc.message}"
+        )
+        series = config.series
+    else:
+        known |= set(addons.tree.addons)
+        series = addons.series
+    if series:
+        known |= core_ce(series) | core_ee(series)
+    return known

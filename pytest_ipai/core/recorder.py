@@ -16,6 +16,7 @@ from .timeutil import iso, utc_now
 
 MAX_BLOB_BYTES = 8 * 1024 * 1024
 NOTICE_EXAMPLES = 20
+MAX_LOCATIONS = 500
 _TRUNCATED = b"\n[... truncated by pytest-ipai: blob larger than 8 MiB ...]\n"
 
 
@@ -53,6 +54,17 @@ class GateRecorder:
         entry["count"] += 1
         if len(entry["examples"]) < NOTICE_EXAMPLES:
             entry["examples"].append(text)
+
+    def locate(self, error_class: str, file: str, line: int, text: str) -> None:
+        """A finding at a place in the stack repository (path relative to it): kept under the
+        ``locations`` measurement, up to MAX_LOCATIONS, for CI annotations and SARIF."""
+        located = self.measurements.setdefault("locations", [])
+        if len(located) < MAX_LOCATIONS:
+            located.append({"class": error_class, "file": file, "line": line, "text": text})
+        else:
+            self.measurements["locations_dropped"] = (
+                self.measurements.get("locations_dropped", 0) + 1
+            )
 
     def fail_findings(
         self, findings: list[tuple[str, str]], prefix: str = "", rank: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""Repository hygiene: merge conflicts, dirty trees, committed secrets, pipeline bypasses.
+"""Repository hygiene: merge conflicts, dirty trees, committed secrets.
 
 Tracked files are searched with ``git grep`` (fast, streams, skips binaries); candidates are
 then judged line by line in Python. Findings name file:line, never a secret's value.
@@ -7,7 +7,6 @@ then judged line by line in Python. Findings name file:line, never a secret's va
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,74 +142,3 @@ def committed_secrets(repo: Path, ignore: list[str]) -> list[Hit]:
         for finding in find_secrets(text):
             hits.append(Hit(repo, file, number, finding.kind))
     return hits
-
-
-DEFAULT_PIPELINE_FILES = (
-    ".github/workflows/*.yml",
-    ".github/workflows/*.yaml",
-    ".gitlab-ci.yml",
-    "Jenkinsfile",
-    ".circleci/config.yml",
-    "azure-pipelines.yml",
-    "bitbucket-pipelines.yml",
-    ".drone.yml",
-    ".woodpecker.yml",
-    ".woodpecker/*.yml",
-    "Makefile",
-    "ops/*.sh",
-    "scripts/*.sh",
-)
-_GATE_STEP = re.compile(r"\b(pytest|ipai|tox|nox|make\s+(test|check|gate|verify)|run-tests?)\b")
-_SWALLOW = re.compile(r"\|\|\s*(true|:|exit\s+0)\b|;\s*true\s*$")
-_SIMULATED = re.compile(r"\b(CODEX_SKIP|SKIP_REVIEW|REVIEW_SKIP|FAKE_APPROVAL)\b")
-_CONTINUE = re.compile(r"^\s*continue-on-error:\s*(true|yes|on)\s*$", re.I)
-
-
-def pipeline_files(repo: Path, patterns: list[str] | tuple[str, ...]) -> list[Path]:
-    files: set[Path] = set()
-    for pattern in patterns:
-        files.update(p for p in repo.glob(pattern) if p.is_file())
-    return sorted(files)
-
-
-def pipeline_bypasses(repo: Path, files: list[Path]) -> list[Hit]:
-    hits = []
-    for path in files:
-        rel = path.relative_to(repo).as_posix()
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError as exc:
-            raise ToolError(f"{path}: cannot read: {exc.strerror}") from None
-        for number, line in enumerate(lines, start=1):
-            code = line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
-            if "--no-verify" in code:
-                hits.append(Hit(repo, rel, number, "--no-verify"))
-            if _SIMULATED.search(line):
-                hits.append(Hit(repo, rel, number, "simulated review verdict"))
-            if _SWALLOW.search(code) and _GATE_STEP.search(code):
-                hits.append(Hit(repo, rel, number, "failure of a gate step swallowed"))
-            if _CONTINUE.match(line) and _GATE_STEP.search("\n".join(_block(lines, number - 1))):
-                hits.append(Hit(repo, rel, number, "continue-on-error on a gate step"))
-    return hits
-
-
-def _block(lines: list[str], index: int) -> list[str]:
-    """The YAML block a key belongs to: from its parent line to the parent's next sibling."""
-    indent = len(lines[index]) - len(lines[index].lstrip())
-    start = index
-    while start > 0:
-        start -= 1
-        text = lines[start]
-        if text.strip() and (
-            len(text) - len(text.lstrip()) < indent
-            or (text.lstrip().startswith("- ") and len(text) - len(text.lstrip()) <= indent)
-        ):
-            break
-    parent_indent = len(lines[start]) - len(lines[start].lstrip())
-    end = index + 1
-    while end < len(lines):
-        text = lines[end]
-        if text.strip() and len(text) - len(text.lstrip()) <= parent_indent:
-            break
-        end += 1
-    return lines[start:end]
