@@ -23,6 +23,7 @@ from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.probes.hosts import target_spec
 
+from . import ci
 from .console import guard_stdout
 
 
@@ -70,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_gate.add_argument(
         "--allure", metavar="PATH", help="Allure CLI (default: $IPAI_ALLURE or PATH)"
     )
+    ci.add_gate_options(p_gate)
     p_gate.set_defaults(pytest_args=[])
+    ci.add_status_command(commands)
 
     p_ev = commands.add_parser("evidence", help="work with evidence packs")
     ev = p_ev.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
@@ -173,6 +176,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     target_spec(args.hosts, config.env.raw.get("hosts"), f"environments.{config.env.name}")
     allure = report.find_allure(args.allure) if args.report else None
     tools.check_engine(config, policy.expected(args.suite))
+    ci.check_outputs(args)
     pack, code = gate.run_suite(
         args.suite, config, workers=args.workers, evidence_root=root, extra=extra
     )
@@ -180,6 +184,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         return code
     print(gate.table(pack, config.secret_values()))
     print(f"pack: {pack}")
+    ci.write_views(args, pack)
     if args.verify:
         problems = verify_pack(pack, config.secret_values())
         for problem in problems:
@@ -376,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "logs": cmd_logs,
         "hostd": cmd_hostd,
         "doctor": cmd_doctor,
+        "ci": ci.cmd_status,
     }
     try:
         return handlers[args.command](args)
