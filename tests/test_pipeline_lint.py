@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_suite
+from conftest import ROOT, run_suite
 
 from pytest_ipai.core.errors import ConfigError
 from pytest_ipai.rules.ci_commands import CommandPolicy
@@ -79,6 +79,17 @@ SNIPPETS = [
     ('pg_dump odoo > x.dump || { echo "backup failed" >&2; exit 1; }', set()),
     ("git pull || git pull", set()),
     ("cd build && pytest -q", set()),
+    # a poll loop whose result the script's last test judges, and the same without that test
+    (
+        'for a in $(seq 1 180); do\n  status=$(curl -fsS "$api/runs?id=$id" | jq -r .status)\n'
+        '  [ "$status" != running ] && break\n  sleep 10\ndone\n[ "$status" = passed ]',
+        set(),
+    ),
+    (
+        'for a in $(seq 1 180); do\n  status=$(curl -fsS "$api/runs?id=$id" | jq -r .status)\n'
+        '  [ "$status" != running ] && break\n  sleep 10\ndone\necho "$status"',
+        {"health_loop_never_fails"},
+    ),
     # constructs an older parser could not read are read
     ('case "$ENV" in\n  prod) pytest -m predeploy || true ;;\nesac', {"failure_swallowed"}),
     ('[[ -f odoo.conf ]] && echo $(( 1 + 2 ))\nx="$(a || b)"', set()),
@@ -271,3 +282,16 @@ def test_a_mistyped_command_policy_is_an_error(demo_stack: Path, tmp_path: Path)
     assert result["message"] == (
         "pipeline.no_bypass: params.commands.gate: expected a list of strings"
     )
+
+
+def test_the_ci_examples_pass_the_gate(demo_stack: Path) -> None:
+    examples = ROOT / "examples" / "ci"
+    (demo_stack / ".github" / "workflows" / "ipai.yml").write_text(
+        (examples / "github-actions.yml").read_text()
+    )
+    (demo_stack / ".gitlab-ci.yml").write_text((examples / "gitlab-ci.yml").read_text())
+    _commit_all(demo_stack)
+    result = run_suite(demo_stack, "predeploy")[1]["pipeline.no_bypass"]
+    assert result["status"] == "pass", result["message"]
+    assert result["measurements"]["files_checked"] == 3
+    assert result["measurements"]["steps_checked"] == 7  # 1 + 4 run steps + 2 GitLab scripts

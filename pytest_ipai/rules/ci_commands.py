@@ -47,7 +47,7 @@ DEFAULT_COMMANDS: dict[str, tuple[str, ...]] = {
         "docker-compose|podman-compose pull",
     ),
     "probe": (
-        "curl|wget",
+        "curl|wget *health*|*/web/login*|*version_info*|*/web/database/*|*ping*|*ready*|*alive*",
         "pg_isready",
         "nc -z*",
         "docker|podman inspect *health*",

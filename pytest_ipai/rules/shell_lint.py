@@ -55,6 +55,7 @@ class _Script:
     row_offset: int = 0
     parse_errors: int = 0
     kinds: set[str] = field(default_factory=set)
+    block_tail: bool = True  # whether the block being judged ends the script
 
     def add(self, error_class: str, node: Node, why: str) -> None:
         self.findings.append(ShellFinding(error_class, self.row_offset + node.start_point.row, why))
@@ -119,26 +120,29 @@ def _warns(node: Node) -> bool:
 def _block(
     script: _Script, statements: list[Node], flags: Flags, tail: bool, in_loop: bool
 ) -> None:
+    saved = script.block_tail
     for index, node in enumerate(statements):
         last = tail and index == len(statements) - 1
-        following = statements[index + 1] if index + 1 < len(statements) else None
-        _statement(script, node, flags, last, following, in_loop)
+        script.block_tail = tail
+        _statement(script, node, flags, last, statements[index + 1 :], in_loop)
+    script.block_tail = saved
 
 
 def _statement(
-    script: _Script, node: Node, flags: Flags, last: bool, following: Node | None, in_loop: bool
+    script: _Script, node: Node, flags: Flags, last: bool, rest: list[Node], in_loop: bool
 ) -> None:
+    following = rest[0] if rest else None
     kind = node.type
     if kind == "redirected_statement":
         body = node.child_by_field_name("body")
         if body is not None:
-            _statement(script, body, flags, last, following, in_loop)
+            _statement(script, body, flags, last, rest, in_loop)
         return
     if kind == "if_statement":
         _if(script, if_parts(node), flags, last, in_loop)
         return
     if kind in _LOOPS:
-        _loop(script, node, flags, following)
+        _loop(script, node, flags, rest, script.block_tail)
         return
     if kind in {"subshell", "compound_statement"}:
         inner = replace(flags) if kind == "subshell" else flags
@@ -308,14 +312,16 @@ def _if(script: _Script, parts: IfParts, flags: Flags, last: bool, in_loop: bool
         _block(script, statements(clause), flags, last, in_loop)
 
 
-def _loop(script: _Script, node: Node, flags: Flags, following: Node | None) -> None:
+def _loop(script: _Script, node: Node, flags: Flags, rest: list[Node], ends_script: bool) -> None:
+    """A retry loop around a probe that can run out must be followed by something that fails
+    when it did: an exit, a probe or gate once more, or a test as the script's last word."""
     body = node.child_by_field_name("body")
     if body is None:
         return
     _block(script, statements(body), flags, tail=False, in_loop=True)
     probes = any(
         script.policy.categories(argv(c)) & {"probe", "gate"} or argv(c)[:1] in (["curl"], ["wget"])
-        for c in commands(body)
+        for c in commands(body, into_substitutions=True)
     )
     succeeds_early = any(
         argv(c)[:1] == ["break"] or argv(c)[:2] in (["exit", "0"], ["return", "0"])
@@ -323,14 +329,14 @@ def _loop(script: _Script, node: Node, flags: Flags, following: Node | None) -> 
     )
     if not probes or not succeeds_early or not can_run_out(node):
         return
-    if following is not None and (
-        _fails(script, following) or _categories(script, following) & {"probe", "gate"}
-    ):
+    checks = [s for s in rest if _fails(script, s) or _categories(script, s) & {"probe", "gate"}]
+    if checks or (ends_script and rest and _is_test(rest[-1])):
         return
-    if following is not None and _warns(following):
+    warning = next((s for s in rest if _warns(s)), None)
+    if warning is not None:
         script.add(
             "warning_instead_of_failure",
-            following,
+            warning,
             "after a retry loop that ran out, only a warning is printed",
         )
         return
@@ -339,4 +345,10 @@ def _loop(script: _Script, node: Node, flags: Flags, following: Node | None) -> 
         node,
         "a retry loop around a probe can run out without success, and nothing after it fails "
         "the job (add `exit 1` after the loop, or check once more)",
+    )
+
+
+def _is_test(node: Node) -> bool:
+    return node.type == "test_command" or (
+        node.type == "command" and argv(node)[:1] in (["test"], ["["])
     )
