@@ -52,6 +52,7 @@ SNIPPETS = [
     ),
     ("git pull --ff-only origin main || true", {"failure_swallowed"}),
     ("grype dir:. --fail-on high || true", {"failure_swallowed"}),
+    ("oca_run_tests || true", {"failure_swallowed"}),  # OCA's CI image runs Odoo's tests
     ("git push --no-verify origin HEAD:main", {"gate_bypass"}),
     ("trap 'exit 0' ERR\npytest -m predeploy", {"failure_swallowed"}),
     ("pytest -q && echo 'tests ok'\necho next", {"failure_swallowed"}),

@@ -21,7 +21,7 @@ CATEGORIES = ("gate", "backup", "deploy", "pull", "probe")
 DEFAULT_COMMANDS: dict[str, tuple[str, ...]] = {
     "gate": (
         "odoo|odoo-bin|odoo.py -i*|-u*|--init*|--update*|--test-enable|--test-tags*|--test-file*",
-        "pytest|py.test|ipai|tox|nox",
+        "pytest|py.test|ipai|tox|nox|oca_run_tests|oca_init_test_database",
         "pre-commit run",
         "make test*|check*|lint*|gate*|verify*",
         "grype|trivy|bandit|semgrep|gitleaks|detect-secrets*|pip-audit|safety",
