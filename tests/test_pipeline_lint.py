@@ -152,6 +152,7 @@ PLATFORM_FILES = {
         "steps:\n- script: |\n    pytest -m predeploy\n    echo done\n  displayName: gates\n"
     ),
     ".azuredevops/deploy.yaml": "steps:\n- bash: git pull || true\n",
+    "azure-pipelines/templates/scan.yml": "steps:\n- bash: grype dir:. || true\n",
     "bitbucket-pipelines.yml": (
         "pipelines:\n  default:\n    - step:\n        name: gates\n        script:\n"
         "          - pytest -m predeploy | tee out.txt\n"
@@ -185,6 +186,7 @@ def test_every_platform_is_read_with_its_lines(tmp_path: Path) -> None:
         (".gitlab-ci.yml", 4, "gate_bypass"),
         ("azure-pipelines-prod.yml", 3, "failure_swallowed"),
         (".azuredevops/deploy.yaml", 2, "failure_swallowed"),
+        ("azure-pipelines/templates/scan.yml", 2, "failure_swallowed"),
         ("bitbucket-pipelines.yml", 6, "pipefail_missing"),
         (".drone.yml", 5, "gate_bypass"),
         (".woodpecker/ci.yml", 4, "failure_swallowed"),
@@ -193,7 +195,7 @@ def test_every_platform_is_read_with_its_lines(tmp_path: Path) -> None:
         ("Makefile", 3, "failure_swallowed"),
         ("scripts/deploy/run.sh", 3, "pipefail_missing"),
     }
-    assert len(report.files) == 11 and report.unreadable == []
+    assert len(report.files) == 12 and report.unreadable == []
     gitlab = next(f for f in report.findings if f.file == ".gitlab-ci.yml")
     assert gitlab.why.startswith("allow_failure: true on a step that runs a gate command")
     assert gitlab.step == "tests / script"
