@@ -77,6 +77,7 @@ SNIPPETS = [
     ("set -o pipefail\nodoo -d ci -i a --test-enable --stop-after-init | tee log", set()),
     ("odoo -d ci -i a --test-tags /a --stop-after-init", set()),
     ("odoo -d ci -i a --test-tags /contacts,-/base:TestX --stop-after-init", set()),
+    ("odoo -d ci -u a --test-tags /a/tests/test_x.py:TestX.test_y,slow --stop-after-init", set()),
     ('pg_dump odoo > x.dump || { echo "backup failed" >&2; exit 1; }', set()),
     ("git pull || git pull", set()),
     ("cd build && pytest -q", set()),

@@ -256,7 +256,7 @@ def _tag_problems(args: list[str], known: set[str]) -> list[str]:
             match = _TAG_SPEC.match(spec)
             if match is None or match["sign"] == "-":
                 continue
-            module = match["module"]
+            module = (match["module"] or "").split("/")[0]  # /module/tests/test_x.py: a file
             if module and module not in known and module not in installing:
                 problems.append(
                     f"--test-tags {spec} selects the tests of a module {module!r}, which this "
