@@ -60,16 +60,26 @@ def write_views(args: argparse.Namespace, pack: Path) -> None:
             print(line)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(step_summary(view))
+            _write("$GITHUB_STEP_SUMMARY", Path(summary), step_summary(view), append=True)
     if args.sarif:
-        data = json.dumps(sarif(view, __version__), indent=2) + "\n"
-        write_bytes_atomic(Path(args.sarif), data.encode("utf-8"))
+        _write("--sarif", Path(args.sarif), json.dumps(sarif(view, __version__), indent=2) + "\n")
         print(f"sarif: {args.sarif}")
     if args.codequality:
         report = json.dumps(gitlab_code_quality(view), indent=2) + "\n"
-        write_bytes_atomic(Path(args.codequality), report.encode("utf-8"))
+        _write("--codequality", Path(args.codequality), report)
         print(f"codequality: {args.codequality}")
+
+
+def _write(flag: str, path: Path, text: str, append: bool = False) -> None:
+    """A view that cannot be written is a tool error (exit 2): the pack holds the verdict."""
+    try:
+        if append:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            write_bytes_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ToolError(f"{flag} {path}: cannot write: {exc.strerror}") from None
 
 
 def add_status_command(commands: Any) -> None:

@@ -57,6 +57,9 @@ SNIPPETS = [
     ("trap 'exit 0' ERR\npytest -m predeploy", {"failure_swallowed"}),
     ("pytest -q && echo 'tests ok'\necho next", {"failure_swallowed"}),
     ("docker compose exec -T odoo bash -c 'pytest -q || true'", {"failure_swallowed"}),
+    ("ssh deploy@host 'pytest -q | tee out'", {"pipefail_missing"}),
+    ("bash --noprofile -c 'pytest -q; echo done'", {"failure_swallowed"}),  # no -e in there
+    ("bash -eo pipefail -c 'pytest -q | tee out'", set()),
     # false alarms before: none of these may be flagged
     ("supabase functions deploy hello --no-verify-jwt", set()),
     ('find . -name "*.pyc" -delete || true', set()),
@@ -158,6 +161,11 @@ PLATFORM_FILES = {
         "pipelines:\n  default:\n    - step:\n        name: gates\n        script:\n"
         "          - pytest -m predeploy | tee out.txt\n"
     ),
+    ".github/workflows/custom-shell.yml": (
+        "on: push\njobs:\n  t:\n    defaults:\n      run:\n"
+        "        shell: bash --noprofile --norc -eo pipefail {0}\n    steps:\n"
+        "      - run: pytest | tee a\n      - run: pytest | tee b\n        shell: sh\n"
+    ),
     ".circleci/config.yml": (
         "version: 2.1\njobs:\n  test:\n    steps:\n      - run:\n          name: gates\n"
         "          command: pytest -m predeploy | tee out.txt\n"
@@ -184,6 +192,7 @@ def test_every_platform_is_read_with_its_lines(tmp_path: Path) -> None:
     assert found == {
         (".github/workflows/deploy.yml", 9, "failure_swallowed"),
         (".github/workflows/deploy.yml", 11, "failure_swallowed"),
+        (".github/workflows/custom-shell.yml", 9, "pipefail_missing"),  # shell: sh
         (".gitlab-ci.yml", 4, "gate_bypass"),
         ("azure-pipelines-prod.yml", 3, "failure_swallowed"),
         (".azuredevops/deploy.yaml", 2, "failure_swallowed"),
@@ -196,7 +205,7 @@ def test_every_platform_is_read_with_its_lines(tmp_path: Path) -> None:
         ("Makefile", 3, "failure_swallowed"),
         ("scripts/deploy/run.sh", 3, "pipefail_missing"),
     }
-    assert len(report.files) == 12 and report.unreadable == []
+    assert len(report.files) == 13 and report.unreadable == []
     gitlab = next(f for f in report.findings if f.file == ".gitlab-ci.yml")
     assert gitlab.why.startswith("allow_failure: true on a step that runs a gate command")
     assert gitlab.step == "tests / script"

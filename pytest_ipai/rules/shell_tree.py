@@ -87,27 +87,26 @@ def short(node: Node) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_SSH_VALUE_OPTIONS = {"-p", "-i", "-l", "-o", "-F", "-J", "-E", "-S", "-W", "-b", "-c", "-m"}
+
+
 def nested_script(layer: list[str]) -> tuple[str, Flags] | None:
+    """The script of ``bash -c SCRIPT`` (with the options before it: ``bash -eo pipefail -c``)
+    or of ``ssh HOST COMMAND...``, and the shell options it starts with."""
     name = layer[0].rsplit("/", 1)[-1] if layer else ""
     if name in SHELLS:
-        options = [a for a in layer[1:] if a.startswith("-")]
-        if "-c" in layer or any(
-            o.startswith("-") and not o.startswith("--") and o.endswith("c") for o in options
-        ):
-            index = next(i for i, a in enumerate(layer) if a.startswith("-") and a.endswith("c"))
-            if index + 1 < len(layer):
+        for index, arg in enumerate(layer[1:], start=1):
+            if not arg.startswith("-") and not re.fullmatch(r"[-+][a-zA-Z]*o", layer[index - 1]):
+                return None  # a script file, not a command string
+            if re.fullmatch(r"-[a-zA-Z]*c[a-zA-Z]*", arg) and index + 1 < len(layer):
                 flags = Flags(False, False)
-                apply_set(flags, [o.replace("c", "") for o in options if o != "-c"])
+                apply_set(flags, [*layer[1:index], arg.replace("c", "")])
                 return layer[index + 1], flags
+        return None
     if name == "ssh":
         rest, index = layer[1:], 0
         while index < len(rest) and rest[index].startswith("-"):
-            index += (
-                2
-                if rest[index]
-                in {"-p", "-i", "-l", "-o", "-F", "-J", "-E", "-S", "-W", "-b", "-c", "-m"}
-                else 1
-            )
+            index += 2 if rest[index] in _SSH_VALUE_OPTIONS else 1
         if index + 1 < len(rest):
             return " ".join(rest[index + 1 :]), Flags(False, False)
     return None
@@ -118,7 +117,7 @@ def apply_set(flags: Flags, args: list[str]) -> None:
     while index < len(args):
         arg = args[index]
         on = arg.startswith("-")
-        if arg[:1] in "-+" and arg not in {"-", "--"}:
+        if arg[:1] in "-+" and arg not in {"-", "--"} and not arg.startswith("--"):
             letters = arg[1:]
             if "e" in letters:
                 flags.errexit = on
