@@ -239,3 +239,13 @@ def test_a_refused_status_is_one_line_without_the_token(
     assert (bad.returncode, bad.stderr) == (2, "ipai: error: --repo: 'acme' is not valid\n")
     unset = run_ipai("ci", "status", "--provider", "gitlab", str(two_packs[0]), env=_clean_env())
     assert unset.stderr == "ipai: error: --token-env: $GITLAB_TOKEN is empty or unset\n"
+
+
+def test_a_view_that_cannot_be_written_is_a_tool_error(demo_stack: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path)}
+    proc = run_ipai("gate", "predeploy", "--config", str(demo_stack / "ipai.toml"), env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.endswith(
+        f"ipai: error: $GITHUB_STEP_SUMMARY {tmp_path}: cannot write: Is a directory\n"
+    )
+    assert "pack: " in proc.stdout  # the verdict is in the pack all the same
