@@ -9,6 +9,7 @@ import pytest
 
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.gitstate import tracked
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.rules.compose import (
     allowed,
@@ -74,8 +75,12 @@ def test_odoo_conf_safe(ipai_gate: GateRecorder, ipai_config: StackConfig) -> No
         env.raw.get("behind_proxy", str(env.raw.get("base_url", "")).startswith("https://"))
     )
     try:
+        path = ipai_config.base_dir / conf
         findings = check_odoo_conf(
-            ipai_config.base_dir / conf, production=env.production, behind_proxy=behind_proxy
+            path,
+            production=env.production,
+            behind_proxy=behind_proxy,
+            committed=path.is_file() and tracked(path),
         )
     except IpaiError as exc:
         ipai_gate.error("config_invalid", exc.message)
@@ -88,6 +93,7 @@ def test_odoo_conf_safe(ipai_gate: GateRecorder, ipai_config: StackConfig) -> No
     order = (
         "db_manager_exposed",
         "master_password_weak",
+        "secret_committed",
         "config_unrendered",
         "proxy_mode_off",
         "workers_disabled",

@@ -85,13 +85,13 @@ def test_images_listed_per_service(tmp_path: Path) -> None:
     ]
 
 
-def conf(tmp_path: Path, body: str, production: bool = True, proxy: bool = False) -> dict[str, str]:
+def conf(
+    tmp_path: Path, body: str, production: bool = True, proxy: bool = False, committed: bool = False
+) -> dict[str, str]:
     path = tmp_path / "odoo.conf"
     path.write_text("[options]\n" + body)
-    return {
-        f.error_class: f.message
-        for f in check_odoo_conf(path, production=production, behind_proxy=proxy)
-    }
+    found = check_odoo_conf(path, production=production, behind_proxy=proxy, committed=committed)
+    return {f.error_class: f.message for f in found}
 
 
 STRONG = "admin_passwd = $pbkdf2-sha512$600000$abc$def\nlist_db = False\nworkers = 4\n"
@@ -101,7 +101,16 @@ def test_safe_conf(tmp_path: Path) -> None:
     assert conf(tmp_path, STRONG + "proxy_mode = True\n", proxy=True) == {}
 
 
-@pytest.mark.parametrize("password", ["admin", "changeme", "short-pw", ""])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "admin", "changeme", "short-pw", "", "odoo",
+        # long placeholders found in real stack repositories
+        "CHANGE_ME_SUPERMASTER_PASSWORD", "CHANGE_ME_IN_PRODUCTION", "replace-me-before-deploy",
+        "ADMIN_PASSWORD", "master_password",  # the name of a key, not a value
+        "xxxxxxxxxxxxxxxx", "abababababababab",  # one or two characters repeated
+    ],
+)  # fmt: skip
 def test_weak_master_password_never_echoed(tmp_path: Path, password: str) -> None:
     found = conf(tmp_path, STRONG.replace("$pbkdf2-sha512$600000$abc$def", password))
     assert (
@@ -110,6 +119,26 @@ def test_weak_master_password_never_echoed(tmp_path: Path, password: str) -> Non
     )
     if password:
         assert password not in found["master_password_weak"].split("admin_passwd: ", 1)[1]
+
+
+def test_literal_credentials_in_a_committed_conf(tmp_path: Path) -> None:
+    literal = STRONG + "db_password = odoo\nsmtp_password = s3cr3t-relay-pw\n"
+    assert conf(tmp_path, literal) == {}  # rendered on the host, never committed: fine
+    path = tmp_path / "odoo.conf"
+    found = check_odoo_conf(path, production=True, behind_proxy=False, committed=True)
+    assert [(f.error_class, f.key, f.line) for f in found] == [
+        ("secret_committed", "db_password", 5),
+        ("secret_committed", "smtp_password", 6),
+    ]
+    assert found[0].message.startswith("odoo.conf:5: db_password: a literal credential")
+    assert "odoo" not in found[0].message.split("db_password: ", 1)[1]
+    rendered = STRONG + "db_password = False\nsmtp_password = ${SMTP_PASSWORD}\n"
+    assert set(conf(tmp_path, rendered, committed=True)) == {"config_unrendered"}
+    plain = "admin_passwd = a-long-enough-master\nlist_db = False\nworkers = 2\n"
+    assert conf(tmp_path, plain, committed=True)["secret_committed"].startswith(
+        "odoo.conf:2: admin_passwd: a plaintext master password in a committed file"
+    )
+    assert conf(tmp_path, plain) == {}
 
 
 def test_unknown_and_unrendered_keys(tmp_path: Path) -> None:

@@ -38,6 +38,13 @@ def toplevel(path: Path) -> Path | None:
     return Path(out).resolve() if code == 0 and out else None
 
 
+def tracked(path: Path) -> bool:
+    """Whether git tracks this file (so what it holds is in the history); False outside a
+    work tree."""
+    code, _ = git(path.parent, "ls-files", "--error-unmatch", "--", path.name)
+    return code == 0
+
+
 def head_and_branch(repo: Path) -> tuple[str | None, str | None]:
     """HEAD's full SHA and branch (None when detached), in one git call."""
     code, out = git(repo, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")

@@ -129,6 +129,31 @@ PLACEHOLDERS = frozenset(
 )
 _UNRENDERED = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}|@@[A-Z_]+@@|<%=?")
 MIN_MASTER_PASSWORD = 12
+# Words that start a value nobody chose: CHANGE_ME_SUPERMASTER_PASSWORD, REPLACE_ME, your_...
+_PLACEHOLDER_START = re.compile(
+    r"^(change[_-]?me|replace[_-]?me|your[_-]|insert[_-]|todo|fixme|set[_-]?me)"
+)
+_PASSWORD_KEYS = frozenset(
+    {"adminpasswd", "adminpassword", "masterpassword", "masterpasswd", "password", "passwd",
+     "dbpassword", "postgrespassword", "odooadminpasswd", "odoopassword", "smtppassword"}
+)  # fmt: skip
+# Credentials Odoo reads from odoo.conf: committed literally, they are committed secrets.
+_CREDENTIALS = ("db_password", "smtp_password")
+_NO_VALUE = frozenset({"", "false", "none"})
+
+
+def weak_password(value: str) -> bool:
+    """A value nobody chose: a known placeholder, CHANGE_ME..., the name of a password key,
+    one or two characters repeated, or shorter than MIN_MASTER_PASSWORD."""
+    low = value.strip().lower()
+    bare = re.sub(r"[^a-z0-9]", "", low)
+    return (
+        len(value.strip()) < MIN_MASTER_PASSWORD
+        or low in PLACEHOLDERS
+        or bool(_PLACEHOLDER_START.match(low))
+        or bare in _PASSWORD_KEYS
+        or len(set(low)) <= 2
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +176,10 @@ def _lines(text: str) -> dict[str, int]:
     return out
 
 
-def check_odoo_conf(path: Path, *, production: bool, behind_proxy: bool) -> list[ConfFinding]:
+def check_odoo_conf(
+    path: Path, *, production: bool, behind_proxy: bool, committed: bool = False
+) -> list[ConfFinding]:
+    """``committed``: git tracks the file, so every literal credential in it is in the history."""
     text = read_text(path, "odoo.conf")
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
@@ -186,15 +214,28 @@ def check_odoo_conf(path: Path, *, production: bool, behind_proxy: bool) -> list
             "must be False in production (the database manager is public)",
         )
     master = options.get("admin_passwd", "").strip()
-    if not _UNRENDERED.search(master):
-        hashed = master.startswith("$pbkdf2-")
-        if not master or (
-            not hashed and (master.lower() in PLACEHOLDERS or len(master) < MIN_MASTER_PASSWORD)
-        ):
+    if not _UNRENDERED.search(master) and not master.startswith("$pbkdf2-"):
+        if weak_password(master):
             add(
                 "master_password_weak",
                 "admin_passwd",
                 "missing, a placeholder, or shorter than 12 characters (value not shown)",
+            )
+        elif committed:
+            add(
+                "secret_committed",
+                "admin_passwd",
+                "a plaintext master password in a committed file (value not shown; commit Odoo's "
+                "$pbkdf2-sha512$ hash or render it at deploy)",
+            )
+    for key in _CREDENTIALS:
+        value = options.get(key, "").strip()
+        if committed and value.lower() not in _NO_VALUE and not _UNRENDERED.search(value):
+            add(
+                "secret_committed",
+                key,
+                "a literal credential in a committed file (value not shown; render it at deploy "
+                "from a secret, e.g. ${DB_PASSWORD})",
             )
     if behind_proxy and options.get("proxy_mode", "False").strip().lower() not in (
         "true",
