@@ -26,6 +26,8 @@ from pytest_ipai.probes.hosts import target_spec
 from . import ci
 from .console import guard_stdout
 
+MAX_WORKERS = 64  # each worker is a Python process with the whole plugin: more is never faster
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -161,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise IpaiError("--workers: must be at least 1 (the evidence must survive a crash)")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise IpaiError(
+            f"--workers: must be 1 to {MAX_WORKERS} (the evidence must survive a crash)"
+        )
     config = _config(args)
     policy = load_policy(config.env.policy_file)
     if args.suite not in policy.suites():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import postdeploy, set_env_keys
+from conftest import postdeploy, run_ipai, set_env_keys
 from loopback import free_port
 from routing_proxy import RoutingProxy
 
@@ -44,8 +44,12 @@ def test_another_series_is_a_runtime_series_mismatch(stack_db: Any, standin: Any
     policy(stack, '[gates."http.health"]\nparams = { fingerprint = ["login"] }\n')
     assert postdeploy(stack)["http.health"]["status"] == "pass"
     policy(stack, '[gates."http.health"]\nparams = { fingerprint = ["generator"] }\n')
-    result = postdeploy(stack)["http.health"]
-    assert (result["status"], result["error_class"]) == ("error", "policy_invalid")
+    refused = run_ipai("gate", "postdeploy", "--config", str(stack / "ipai.toml"))
+    assert refused.returncode == 2  # a policy that cannot be what the operator meant runs nothing
+    assert refused.stderr.endswith(
+        "test-policy.toml: gates.http.health.params.fingerprint[0]: must be one of version_info,"
+        " login\n"
+    )
 
 
 @pytest.fixture

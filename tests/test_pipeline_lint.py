@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_suite
+from conftest import ROOT, run_ipai, run_suite
 
 from pytest_ipai.core.errors import ConfigError
 from pytest_ipai.rules.ci_commands import CommandPolicy
@@ -280,7 +280,7 @@ def test_no_pipeline_file_is_skipped_not_passed(demo_stack: Path, tmp_path: Path
     assert (result["status"], result["error_class"]) == ("fail", "no_pipeline_files")
 
 
-def test_a_mistyped_command_policy_is_an_error(demo_stack: Path, tmp_path: Path) -> None:
+def test_a_mistyped_command_policy_is_refused(demo_stack: Path, tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text('[gates."pipeline.no_bypass"]\nparams = { commands = { gate = "pytest" } }\n')
     config = demo_stack / "ipai.toml"
@@ -289,12 +289,13 @@ def test_a_mistyped_command_policy_is_an_error(demo_stack: Path, tmp_path: Path)
             "[environments.dev]\n", f'[environments.dev]\npolicy = "{policy}"\n'
         )
     )
-    _commit_all(demo_stack)
-    result = run_suite(demo_stack, "predeploy")[1]["pipeline.no_bypass"]
-    assert (result["status"], result["error_class"]) == ("error", "policy_invalid")
-    assert result["message"] == (
-        "pipeline.no_bypass: params.commands.gate: expected a list of strings"
+    proc = run_ipai("gate", "predeploy", "--config", str(config))
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        f"ipai: error: {policy}: gates.pipeline.no_bypass.params.commands.gate: expected array,"
+        " got string\n",
     )
+    assert not (demo_stack / "evidence").exists()
 
 
 def test_the_ci_examples_pass_the_gate(demo_stack: Path) -> None:

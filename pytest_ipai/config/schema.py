@@ -78,6 +78,14 @@ def key_path(parts: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
+_RANGES = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "greater than",
+    "exclusiveMaximum": "less than",
+}
+
+
 def describe(error: ValidationError) -> str:
     """``key.path: what is wrong`` without echoing the value."""
     from jsonschema.exceptions import best_match
@@ -115,8 +123,8 @@ def describe(error: ValidationError) -> str:
     if kind == "pattern":
         hint = schema.get("description", f"pattern {value}")
         return f"{key_path(path)}: does not match {hint}"
-    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        return f"{key_path(path)}: out of range ({kind} {value})"
+    if kind in _RANGES:
+        return f"{key_path(path)}: must be {_RANGES[kind]} {value}"
     if kind in {"minItems", "minLength"}:
         return f"{key_path(path)}: must not be empty"
     if kind == "uniqueItems":
