@@ -16,7 +16,8 @@ import requests
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
 
-from .hostd import DEFAULT_LISTEN, loopback, read_token, settings, token_file
+from .hostd import DEFAULT_LISTEN, loopback
+from .hostd_gate import read_token, settings, token_file
 
 HTTP_TIMEOUT = 10.0
 POLL = 1.0
@@ -30,7 +31,7 @@ class Hostd:
         token = read_token(config)
         if not token:
             raise IpaiError(f"hostd.token_file: no token to send ({token_file(config)})")
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = {"Authorization": b"Bearer " + token}
 
     def exec(self, action: str) -> tuple[int, dict[str, Any]]:
         try:

@@ -2,14 +2,18 @@
 fixed set of actions (argv templates of ``ipai`` itself), one run per action at a time, for
 callers holding the admin token. Built on FastAPI (Starlette) and served by uvicorn.
 
-Auth: the token is read from the file named by ``hostd.token_file`` on every request (so it can
-be rotated); missing or empty file: 503 ``HOSTD_AUTH_MISSING``; wrong token: 403
-``HOSTD_FORBIDDEN`` (constant-time comparison). The token is never logged or echoed.
+Every ``/api/`` request passes, in this order and before anything reads its body: the ``Host``
+header names a loopback address or ``localhost`` (a DNS-rebinding page names its own domain:
+421 ``HOST_NOT_ALLOWED``); the token, read from ``hostd.token_file`` on every request (so it
+can be rotated), exists (503 ``HOSTD_AUTH_MISSING``), is at least 32 bytes in a file only its
+owner can read (503 ``HOSTD_TOKEN_UNSAFE``, as ssh refuses an open key) and equals, as bytes,
+what ``Authorization: Bearer`` carries (403 ``HOSTD_FORBIDDEN``, constant-time). A body over
+MAX_BODY_BYTES is 413 ``BODY_TOO_LARGE``, however it is sent. The token is never logged or
+echoed.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import re
@@ -21,6 +25,13 @@ from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_OK, IpaiError
 
 from .deploy_run import state_dir
+from .hostd_gate import (
+    ApiError,
+    TokenGate,
+    read_token,
+    settings,
+    token_unsafe,
+)
 from .hostd_models import ACTIONS, ErrorBody, ExecAccepted, ExecRequest, RunRecord
 from .hostd_runs import RunStore
 
@@ -33,32 +44,6 @@ FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 INVALID = "INVALID_REQUEST"
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error_class: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error_class": error_class, "message": message, **extra}
-
-
-# --------------------------------------------------------------------------- settings
-def settings(config: StackConfig) -> dict[str, Any]:
-    return dict(config.env.raw.get("hostd") or {})
-
-
-def token_file(config: StackConfig) -> Path | None:
-    name = settings(config).get("token_file")
-    return None if name is None else (config.base_dir / str(name)).resolve()
-
-
-def read_token(config: StackConfig) -> str:
-    """The admin token, or "" when its file is missing, unreadable or empty."""
-    path = token_file(config)
-    try:
-        return path.read_text("utf-8").strip() if path is not None else ""
-    except OSError:
-        return ""
 
 
 def runs_dir(config: StackConfig) -> Path:
@@ -137,7 +122,7 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
     secret_env = list(config.env.secret_env_vars)
 
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorBody} for code in (400, 403, 404, 409, 503)
+        code: {"model": ErrorBody} for code in (400, 403, 404, 409, 413, 421, 503)
     }
     app = FastAPI(
         title="pytest-ipai hostd",
@@ -238,40 +223,6 @@ def create_app(config: StackConfig, *, store: bool = True) -> Any:
     return app
 
 
-def token_problem(config: StackConfig, authorization: str | None) -> ApiError | None:
-    """Why a request may not proceed (no token configured, a wrong one), or None."""
-    expected = read_token(config)
-    if not expected:
-        return ApiError(503, "HOSTD_AUTH_MISSING", "hostd has no admin token configured")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-        return ApiError(403, "HOSTD_FORBIDDEN", "a valid admin token is required")
-    return None
-
-
-class TokenGate:
-    """ASGI middleware: every ``/api/`` request is refused before anything reads its body
-    unless it carries the admin token."""
-
-    def __init__(self, app: Any, config: StackConfig) -> None:
-        from starlette.responses import JSONResponse
-
-        self.app = app
-        self.config = config
-        self.refusal = JSONResponse
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and str(scope["path"]).startswith("/api/"):
-            raw = dict(scope["headers"]).get(b"authorization")
-            header = None if raw is None else raw.decode("latin-1")
-            problem = token_problem(self.config, header)
-            if problem is not None:
-                answer = self.refusal(status_code=problem.status, content=problem.body)
-                await answer(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
 def _maintenance_holder(flag: Path | None) -> str | None:
     if flag is None or not flag.is_file():
         return None
@@ -302,9 +253,30 @@ def _without_422(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(config: StackConfig, listen: str | None) -> int:
+    """Every setting is checked before uvicorn starts: a bad one is one line and exit 2."""
+    import socket
+
     import uvicorn
 
     host, port = loopback(listen or str(settings(config).get("listen", DEFAULT_LISTEN)))
+    token = read_token(config)
+    unsafe = token_unsafe(config, token) if token else None
+    if unsafe is not None:
+        raise IpaiError(f"hostd.token_file: {unsafe}")
+    folder = runs_dir(config)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise IpaiError(f"hostd.runs_dir {folder}: cannot create: {exc.strerror}") from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise IpaiError(f"hostd.listen {host}:{port}: cannot listen: {exc.strerror}") from None
     app = create_app(config)
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5))
+    server.run(sockets=[sock])
     return EXIT_OK

@@ -79,7 +79,8 @@ def main(words: list[str] | None = None) -> int:
         outcome = {"status": "error", "summary": exc.message, "evidence": None, "exit_code": None}
         outcome["error_class"] = "action_error"
     secrets = [os.environ.get(name, "") for name in args.secret_env]
-    outcome["output_tail"] = Redactor([s for s in secrets if s]).text(output[-OUTPUT_TAIL:])
+    # Redacted whole, then cut: a cut first could keep the end of a secret the cut split.
+    outcome["output_tail"] = Redactor([s for s in secrets if s]).text(output)[-OUTPUT_TAIL:]
     outcome["finished_at"] = iso(utc_now())
     write_json_atomic(Path(args.result_file), outcome)
     return 0

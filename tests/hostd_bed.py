@@ -14,7 +14,7 @@ import requests
 from conftest import IPAI
 from loopback import free_port, wait_port
 
-TOKEN = "s3cret-admin-token-0123456789"
+TOKEN = "s3cret-admin-token-0123456789-abcdef"  # hostd wants 32 bytes at least
 
 
 def users_traffic(port: int, requests_count: int = 25) -> None:
@@ -43,6 +43,13 @@ class HostdServer:
             "runs_dir": str(self.runs),
             "run_ttl_minutes": 10,
         }
+
+    def write_token(self, token: bytes | str = TOKEN, mode: int = 0o600) -> None:
+        """The token file as an operator must keep it: the owner's alone (hostd refuses
+        anything more open, as ssh refuses an open key)."""
+        data = token.encode("utf-8") if isinstance(token, str) else token
+        self.token_file.write_bytes(data + b"\n")
+        self.token_file.chmod(mode)
 
     @property
     def url(self) -> str:

@@ -332,7 +332,7 @@ def test_hostd_deploys_and_verifies_a_release(site: DeployBed) -> None:
     maintenance mode, a doctor is held back unless it carries the deploy's run id."""
     hostd = site.hostd
     assert hostd is not None
-    hostd.token_file.write_text(TOKEN)
+    hostd.write_token()
     hostd.start()
     try:
         sha = site.release("ipai_core 1.0.8", files=site.bump("18.0.1.0.8"))

@@ -60,7 +60,7 @@ def hostd(stack_db: Any, odoo: Any, tmp_path: Path) -> Iterator[Hostd]:
         server.odoo = odoo
         server.use_odoo()  # a healthy stand-in container: the doctor passes
         allow(stack, [])
-        server.token_file.write_text(TOKEN + "\n")
+        server.write_token()
         server.start()
         yield server
     finally:
