@@ -95,7 +95,13 @@ def test_oversized_manifest_is_refused_without_reading_it(tmp_path: Path) -> Non
     with open(path, "wb") as fh:
         fh.truncate(50 * 1024 * 1024)  # 50 MB, sparse
     found = problem(path)
-    assert "larger than a manifest can sensibly be" in found.message
+    assert found.message == "larger than 1 MiB"
+
+
+def test_a_manifest_that_is_no_regular_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "m.py"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    assert problem(fifo).message == "manifest is a FIFO, not a regular file"
 
 
 def test_discovery_first_match_wins_and_reports_problems(tmp_path: Path) -> None:
@@ -138,6 +144,21 @@ def test_symlink_escaping_the_tree(tmp_path: Path) -> None:
     (escape,) = tree.problems
     assert escape.error_class == "manifest_invalid"
     assert "symlink leaves the stack tree" in escape.message
+
+
+def test_manifest_symlinks_out_of_the_tree_or_in_a_loop(tmp_path: Path) -> None:
+    root = tmp_path / "stack" / "addons"
+    (root / "leaky").mkdir(parents=True)
+    os.symlink("/proc/self/environ", root / "leaky" / "__manifest__.py")
+    (root / "loop").mkdir()
+    os.symlink(root / "loop" / "__manifest__.py", root / "loop" / "__manifest__.py")
+    tree = discover([root], tmp_path / "stack")
+    assert tree.addons == {}
+    loop, leaky = sorted(p.message for p in tree.problems)
+    assert loop == "__manifest__.py: a symlink loop"
+    assert (
+        leaky == f"__manifest__.py: symlink leaves the stack tree (to /proc/{os.getpid()}/environ)"
+    )
 
 
 @pytest.mark.parametrize(

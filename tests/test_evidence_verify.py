@@ -157,3 +157,28 @@ def test_not_a_pack_is_a_usage_error(tmp_path: Path, target: str) -> None:
     proc = run_ipai("evidence", "verify", str(path))
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"ipai: error: {path}: not an evidence pack folder"
+
+
+def test_other_file_kinds_are_problems_never_followed(demo_pack: Path, tmp_path: Path) -> None:
+    import os
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x").write_text("not ours")
+    os.symlink(outside, demo_pack / "blobs" / "linked-folder")  # crashed the verifier
+    os.mkfifo(demo_pack / "blobs" / "pipe")  # hung it
+    os.symlink("/etc/hostname", demo_pack / "results-copy.json")
+    proc = run_ipai("evidence", "verify", str(demo_pack), timeout=60)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[:3] == [
+        f"{demo_pack}: results-copy.json: a symlink, not a regular file (not followed)",
+        f"{demo_pack}: blobs/linked-folder: a symlink, not a regular file (not followed)",
+        f"{demo_pack}: blobs/pipe: a FIFO, not a regular file (not followed)",
+    ]
+    assert "not ours" not in proc.stdout
+
+
+def test_a_deeply_nested_document_is_a_problem(demo_pack: Path) -> None:
+    (demo_pack / "decision.json").write_text("[" * 5000 + "]" * 5000)
+    reseal(demo_pack)
+    assert "decision.json: nested deeper than 64 levels" in verify_pack(demo_pack)

@@ -49,6 +49,20 @@ class AddonsTree:
         return self.by_root.get(root, {})
 
 
+def _outside(path: Path, boundary: Path) -> str | None:
+    """Why a symlinked addon folder or manifest may not be read: it leads out of the stack
+    tree (``/proc/self/environ``, say) or nowhere (a loop)."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve()
+    except (RuntimeError, OSError):
+        return f"{path.name}: a symlink loop"
+    if target != boundary and boundary not in target.parents:
+        return f"{path.name}: symlink leaves the stack tree (to {target})"
+    return None
+
+
 def discover(roots: Iterable[Path], boundary: Path, series: str | None = None) -> AddonsTree:
     """Every addon along ``roots``; ``series`` enables the version rule of the manifests."""
     tree = AddonsTree(roots=list(roots))
@@ -65,18 +79,10 @@ def discover(roots: Iterable[Path], boundary: Path, series: str | None = None) -
         for name in names:
             folder = root / name
             manifest = folder / "__manifest__.py"
-            if folder.is_symlink():
-                target = folder.resolve()
-                if target != boundary and boundary not in target.parents:
-                    tree.problems.append(
-                        ManifestProblem(
-                            "manifest_invalid",
-                            folder,
-                            None,
-                            f"symlink leaves the stack tree (to {target})",
-                        )
-                    )
-                    continue
+            outside = _outside(folder, boundary) or _outside(manifest, boundary)
+            if outside is not None:
+                tree.problems.append(ManifestProblem("manifest_invalid", folder, None, outside))
+                continue
             if not manifest.is_file():
                 continue
             tree.manifests_read += 1

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import IpaiError
 from ..core.paths import rel
+from ..core.textfile import read_bytes
 from .versions import version_problem
 
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -79,12 +81,9 @@ def parse_manifest(path: Path, series: str | None = None) -> ParsedManifest:
         return ParsedManifest(None, [ManifestProblem("manifest_invalid", path, line, message)])
 
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            return invalid(f"{size} bytes: larger than a manifest can sensibly be (1 MiB)")
-        raw = path.read_bytes()
-    except OSError as exc:
-        return invalid(f"cannot read: {exc.strerror}")
+        raw = read_bytes(path, "manifest", max_bytes=MAX_MANIFEST_BYTES)
+    except IpaiError as exc:
+        return invalid(exc.message.removeprefix(f"{path}: "))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,17 +8,21 @@ environment variables or files that hold them.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import ConfigError
-from ..core.textfile import read_toml
+from ..core.errors import ConfigError, IpaiError
+from ..core.textfile import read_text, read_toml, resolved
 from .schema import first_problem
 
 CONFIG_ENV_VAR = "IPAI_CONFIG"
 DEFAULT_EVIDENCE_ROOT = "evidence"
+
+
+def _under(base: Path, value: Any, key: str) -> Path:
+    """A path from the config, resolved against its folder; a symlink loop is one line."""
+    return resolved(base / str(value), key, ConfigError)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Environment:
 
     def path(self, key: str, default: str | None = None) -> Path | None:
         value = self.raw.get(key, default)
-        return None if value is None else (self.base_dir / str(value)).resolve()
+        return None if value is None else _under(self.base_dir, value, key)
 
     @property
     def evidence_root(self) -> Path:
@@ -70,26 +74,50 @@ class StackConfig:
 
     @property
     def addons_manifest(self) -> Path:
-        return (self.base_dir / str(self.raw["stack"]["addons_manifest"])).resolve()
+        return _under(self.base_dir, self.raw["stack"]["addons_manifest"], "stack.addons_manifest")
 
     @property
     def repo_root(self) -> Path:
-        return (self.base_dir / str(self.raw["stack"].get("repo", "."))).resolve()
+        return _under(self.base_dir, self.raw["stack"].get("repo", "."), "stack.repo")
 
     @property
     def lock_file(self) -> Path | None:
         value = self.raw["stack"].get("lock_file")
-        return None if value is None else (self.base_dir / value).resolve()
+        return None if value is None else _under(self.base_dir, value, "stack.lock_file")
 
     def secret_values(self) -> list[str]:
         """Current values of every secret the config names (for redaction only)."""
         values = [os.environ.get(name, "") for name in self.secret_env_vars]
         for path in self.secret_files:
             try:
-                values.append(path.read_text(encoding="utf-8").strip())
-            except OSError:
+                values.append(read_text(path, "secret file", max_bytes=SECRET_FILE_BYTES).strip())
+            except IpaiError:
                 continue  # a missing secret file is the business of the gate that needs it
         return [v for v in values if v]
+
+
+SECRET_FILE_BYTES = 64 * 1024
+
+
+def _nul_string(value: Any, where: str) -> str | None:
+    """The key path of the first string (or key) holding a NUL byte: no path or name may."""
+    if isinstance(value, str):
+        return where.lstrip(".") or "(top)" if "\0" in value else None
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        label = f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]"
+        if isinstance(key, str) and "\0" in key:
+            return where.lstrip(".") or "(top)"
+        found = _nul_string(item, label)
+        if found is not None:
+            return found
+    return None
 
 
 def find_config(start: Path) -> Path | None:
@@ -103,8 +131,8 @@ def find_config(start: Path) -> Path | None:
     pyproject = start / "pyproject.toml"
     if pyproject.is_file():
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            data = read_toml(pyproject, "pyproject", ConfigError)
+        except IpaiError:
             return None
         if isinstance(data.get("tool"), dict) and "ipai" in data["tool"]:
             return pyproject
@@ -116,8 +144,11 @@ def load_config(path: Path, env_name: str | None = None, *, validate: bool = Tru
 
     ``validate=False`` is for xdist workers: the controller validated the same file already.
     """
-    path = path.resolve()
+    path = resolved(path, "config file", ConfigError)
     data = read_toml(path, "config file", ConfigError)
+    nul = _nul_string(data, "")
+    if nul is not None:
+        raise ConfigError(f"{path}: {nul}: contains a NUL byte")
     if path.name == "pyproject.toml":
         tool = data.get("tool")
         if not isinstance(tool, dict) or not isinstance(tool.get("ipai"), dict):
@@ -142,7 +173,7 @@ def load_config(path: Path, env_name: str | None = None, *, validate: bool = Tru
     env = Environment(name=chosen, raw=envs[chosen], base_dir=path.parent)
     secrets = data.get("secrets", {})
     secret_vars = tuple(dict.fromkeys([*secrets.get("env", []), *env.secret_env_vars]))
-    secret_files = tuple((path.parent / f).resolve() for f in secrets.get("files", []))
+    secret_files = tuple(_under(path.parent, f, "secrets.files") for f in secrets.get("files", []))
     return StackConfig(
         file=path, raw=data, env=env, secret_env_vars=secret_vars, secret_files=secret_files
     )

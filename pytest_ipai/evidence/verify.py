@@ -3,9 +3,10 @@ secrets? Every problem is named (file, line or key); values are never echoed."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from ..config.schema import problems as schema_problems
 from ..core.errors import InputError
 from ..core.redact import find_secrets
+from ..core.textfile import MAX_NESTING, nesting_problem
 from .journal import chain_problems, read_entries
 from .pack import file_sha256
 
@@ -28,16 +30,38 @@ SHA_KEYS = frozenset(
 TEXT_LIMIT = 64 * 1024 * 1024
 
 
+_KINDS = {stat.S_IFLNK: "a symlink", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+          stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}  # fmt: skip
+
+
+def _regular_files(pack: Path) -> tuple[set[str], list[str]]:
+    """The pack's regular files (relative names) and a problem for anything else in it:
+    a symlink (never followed), a FIFO (never opened), a device or a socket."""
+    regular: set[str] = set()
+    problems = []
+    for root, dirs, files in os.walk(pack, followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(root) / name
+            mode = os.lstat(path).st_mode
+            rel = path.relative_to(pack).as_posix()
+            if stat.S_ISREG(mode):
+                regular.add(rel)
+            elif not stat.S_ISDIR(mode):
+                kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+                problems.append(f"{rel}: {kind}, not a regular file (not followed)")
+    return regular, problems
+
+
 def verify_pack(pack: Path, secret_values: Iterable[str] = ()) -> list[str]:
-    if not pack.is_dir():
+    if pack.is_symlink() or not pack.is_dir():
         raise InputError(f"{pack}: not an evidence pack folder")
-    problems: list[str] = []
+    regular, problems = _regular_files(pack)
     for name in REQUIRED:
-        if not (pack / name).is_file():
+        if name not in regular:
             problems.append(f"{name}: missing file")
-    if not (pack / "allure-results").is_dir():
+    if not (pack / "allure-results").is_dir() or (pack / "allure-results").is_symlink():
         problems.append("allure-results/: missing folder")
-    problems += _checksums(pack)
+    problems += _checksums(pack, regular)
     documents = {}
     for name, schema in (
         ("manifest.json", "evidence-manifest"),
@@ -45,7 +69,7 @@ def verify_pack(pack: Path, secret_values: Iterable[str] = ()) -> list[str]:
         ("decision.json", "decision"),
         ("deploy_result.json", "deploy-result"),
     ):
-        doc = _load_json(pack / name, problems)
+        doc = _load_json(pack / name, problems) if name in regular else None
         if doc is None:
             continue
         documents[name] = doc
@@ -55,12 +79,13 @@ def verify_pack(pack: Path, secret_values: Iterable[str] = ()) -> list[str]:
             found = [f"no schema '{schema}' to check it against"]
         problems += [f"{name}: {p}" for p in found]
         problems += [f"{name}: {p}" for p in _sha_fields(doc)]
-    problems += _journal(pack, documents.get("results.json"))
-    problems += _blobs(pack, documents.get("results.json"))
+    if "journal.jsonl" in regular:
+        problems += _journal(pack, documents.get("results.json"))
+    problems += _blobs(pack, documents.get("results.json"), regular)
     secrets = list(secret_values)
-    for path in _text_files(pack):
-        rel = path.relative_to(pack).as_posix()
-        if rel == "SHA256SUMS":
+    for rel in sorted(regular):
+        path = pack / rel
+        if rel == "SHA256SUMS" or path.stat().st_size > TEXT_LIMIT:
             continue
         try:
             text = path.read_text(encoding="utf-8")
@@ -75,18 +100,24 @@ def verify_pack(pack: Path, secret_values: Iterable[str] = ()) -> list[str]:
 
 
 def _load_json(path: Path, problems: list[str]) -> Any:
-    if not path.is_file():
-        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         problems.append(f"{path.name}: not valid JSON ({exc})")
         return None
+    except RecursionError:
+        problems.append(f"{path.name}: nested deeper than {MAX_NESTING} levels")
+        return None
+    nested = nesting_problem(data)
+    if nested:
+        problems.append(f"{path.name}: {nested}")
+        return None
+    return data
 
 
-def _checksums(pack: Path) -> list[str]:
+def _checksums(pack: Path, regular: set[str]) -> list[str]:
     sums = pack / "SHA256SUMS"
-    if not sums.is_file():
+    if "SHA256SUMS" not in regular:
         return []
     problems = []
     listed: set[str] = set()
@@ -96,17 +127,16 @@ def _checksums(pack: Path) -> list[str]:
             problems.append(f"SHA256SUMS:{number}: malformed line")
             continue
         digest, rel = match.groups()
-        target = (pack / rel).resolve()
-        if rel.startswith("/") or pack.resolve() not in target.parents:
+        parts = rel.split("/")
+        if rel.startswith("/") or ".." in parts or "" in parts or "\0" in rel:
             problems.append(f"SHA256SUMS:{number}: path {rel} leaves the pack")
             continue
         listed.add(rel)
-        if not target.is_file():
+        if rel not in regular:
             problems.append(f"{rel}: listed in SHA256SUMS but missing")
-        elif file_sha256(target) != digest:
+        elif file_sha256(pack / rel) != digest:
             problems.append(f"{rel}: checksum mismatch")
-    for path in sorted(p for p in pack.rglob("*") if p.is_file()):
-        rel = path.relative_to(pack).as_posix()
+    for rel in sorted(regular):
         if rel != "SHA256SUMS" and rel not in listed:
             problems.append(f"{rel}: not listed in SHA256SUMS")
     return problems
@@ -164,23 +194,15 @@ def _entries(journal: Path) -> Iterator[Any]:
         return
 
 
-def _blobs(pack: Path, results: Any) -> list[str]:
+def _blobs(pack: Path, results: Any, regular: set[str]) -> list[str]:
     problems = []
-    folder = pack / "blobs"
-    if folder.is_dir():
-        for blob in sorted(folder.iterdir()):
-            if hashlib.sha256(blob.read_bytes()).hexdigest() != blob.name:
-                problems.append(f"blobs/{blob.name}: content does not match its name")
+    for rel in sorted(r for r in regular if r.startswith("blobs/")):
+        if file_sha256(pack / rel) != rel.removeprefix("blobs/"):
+            problems.append(f"{rel}: content does not match its name")
     if isinstance(results, dict):
         for result in results.get("results", []):
             for ref in result.get("blobs", []) if isinstance(result, dict) else []:
-                if isinstance(ref, dict) and not (folder / str(ref.get("sha256"))).is_file():
+                if isinstance(ref, dict) and f"blobs/{ref.get('sha256')}" not in regular:
                     gate, digest = result.get("gate_id"), ref.get("sha256")
                     problems.append(f"results.json: gate {gate} references missing blob {digest}")
     return problems
-
-
-def _text_files(pack: Path) -> Iterator[Path]:
-    for path in sorted(pack.rglob("*")):
-        if path.is_file() and path.stat().st_size <= TEXT_LIMIT:
-            yield path
