@@ -92,12 +92,12 @@ def _judge(
 ) -> list[tuple[str, str]]:
     ctype = response.headers.get("Content-Type", "")
     if response.status_code != 200:
-        gate.blob(f"GET {path}", evidence(response))
+        gate.blob(f"GET {path}", evidence(response, gate.redact))
         return [("asset_unavailable", f"{path}: HTTP {response.status_code}")]
     if path.endswith(".css"):
         if not ctype.startswith("text/css"):
             return [("asset_wrong_type", f"{path}: Content-Type {ctype or '(none)'}")]
-        text = response.text
+        text = gate.redact(response.text)  # before any cut below
         if any(marker in text for marker in CSS_ERROR):
             at = text.find("css_error_message")
             gate.blob(f"CSS error in {path.rsplit('/', 1)[-1]}", text[max(0, at - 200) : at + 800])

@@ -68,7 +68,7 @@ def _healthy(gate: GateRecorder, session: requests.Session, base: str, timeout: 
             last = f"connection failed ({type(exc).__name__})"
             gate.attempt("failed", last, started=started)
         else:
-            gate.blob(f"health attempt {attempt}", evidence(response))
+            gate.blob(f"health attempt {attempt}", evidence(response, gate.redact))
             try:
                 body = response.json()
             except ValueError:
@@ -79,7 +79,8 @@ def _healthy(gate: GateRecorder, session: requests.Session, base: str, timeout: 
                 and body.get("status") == "pass"
                 and body.get("db_server_status") is True
             )
-            last = f"HTTP {response.status_code} {json.dumps(body)[:200]}"
+            shown = json.dumps(gate.redactor.data(body))  # redacted value by value, then cut
+            last = f"HTTP {response.status_code} {shown[:200]}"
             gate.attempt("ok" if healthy else "failed", last, started=started)
             if healthy:
                 return
@@ -97,7 +98,7 @@ def _login(gate: GateRecorder, session: requests.Session, base: str, timeout: fl
         gate.error(
             "health_failed", f"GET /web/login failed after a healthy check ({type(exc).__name__})"
         )
-    gate.blob("GET /web/login", evidence(login))
+    gate.blob("GET /web/login", evidence(login, gate.redact))
     location = login.headers.get("Location", "")
     if login.is_redirect and "/web/database/selector" in location:
         gate.fail(
@@ -118,7 +119,7 @@ def _series(
     gate: GateRecorder, config: StackConfig, session: requests.Session, base: str, timeout: float
 ) -> None:
     try:
-        info, shown = version_info(session, base, timeout)
+        info, shown = version_info(session, base, timeout, gate.redact)
     except NotOdoo as exc:
         gate.fail("not_odoo_response", f"POST /web/webclient/version_info: {exc}")
     except requests.RequestException as exc:
@@ -173,7 +174,7 @@ def test_longpolling(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
         ipai_gate.fail(
             "longpolling_down", f"{direct}/web/health: connection failed ({type(exc).__name__})"
         )
-    ipai_gate.blob("GET longpolling /web/health", evidence(health))
+    ipai_gate.blob("GET longpolling /web/health", evidence(health, ipai_gate.redact))
     if health.status_code != 200:
         ipai_gate.fail(
             "longpolling_down", f"{direct}/web/health answered HTTP {health.status_code}"

@@ -66,6 +66,7 @@ def scan_log(
         "until": until.strftime(LOG_TIME) if until else None,
         "ignore": _ignore_rules(gate),
         "count_access": count_access,
+        "redact": gate.redact,
     }
     if isinstance(source, Path):
         name = str(source)

@@ -7,11 +7,13 @@ controller inside the test report, so only the controller writes files.
 from __future__ import annotations
 
 import base64
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .outcomes import GateError, GateFailure, GateInconclusive
+from .redact import Redactor
 from .timeutil import iso, utc_now
 
 MAX_BLOB_BYTES = 8 * 1024 * 1024
@@ -22,29 +24,55 @@ _TRUNCATED = b"\n[... truncated by pytest-ipai: blob larger than 8 MiB ...]\n"
 
 @dataclass
 class GateRecorder:
+    """Everything a check hands it is redacted on the way in (``redactor``: the config's secret
+    values and credential patterns), before it is cut, kept or serialised."""
+
     gate_id: str
     params: dict[str, Any] = field(default_factory=dict)
     measurements: dict[str, Any] = field(default_factory=dict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
     blobs: list[dict[str, Any]] = field(default_factory=list)
+    redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+
+    def redact(self, text: str) -> str:
+        """For a check that transforms text (cuts, blanks digits) before recording it."""
+        return self.redactor.text(text)
 
     def measure(self, name: str, value: Any, unit: str | None = None) -> None:
+        value = self.redactor.data(value)
         self.measurements[name] = value if unit is None else {"value": value, "unit": unit}
 
     def attempt(self, outcome: str, detail: str = "", *, started: float | None = None) -> None:
         """Record one try of a probe; ``started`` is a ``time.monotonic()`` reading."""
         duration = 0.0 if started is None else max(0.0, time.monotonic() - started)
         self.attempts.append(
-            {"at": iso(utc_now()), "outcome": outcome, "duration": duration, "detail": detail}
-        )
+            {"at": iso(utc_now()), "outcome": outcome, "duration": duration,
+             "detail": self.redact(detail)}
+        )  # fmt: skip
 
     def blob(self, name: str, content: bytes | str, media_type: str = "text/plain") -> None:
-        data = content.encode("utf-8") if isinstance(content, str) else content
+        data = self._redacted(content, media_type)
         if len(data) > MAX_BLOB_BYTES:
             data = data[:MAX_BLOB_BYTES] + _TRUNCATED
         self.blobs.append(
             {"name": name, "media_type": media_type, "b64": base64.b64encode(data).decode()}
         )
+
+    def _redacted(self, content: bytes | str, media_type: str) -> bytes:
+        """JSON is redacted value by value and dumped again (a secret escaped by json.dumps
+        would slip past a text search); text as text; other bytes by the secrets' bytes."""
+        if media_type == "application/json":
+            try:
+                document = json.loads(content)
+            except ValueError:
+                pass
+            else:
+                cleaned = self.redactor.data(document)
+                if cleaned != document:  # else the bytes stay as the check wrote them
+                    return json.dumps(cleaned, indent=1).encode("utf-8")
+        if isinstance(content, str):
+            return self.redact(content).encode("utf-8")
+        return self.redactor.blob(content)
 
     def notice(self, error_class: str, text: str) -> None:
         """Something worth knowing that does not fail the gate (what Odoo tolerates, say): counted
@@ -53,14 +81,16 @@ class GateRecorder:
         entry = notices.setdefault(error_class, {"count": 0, "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < NOTICE_EXAMPLES:
-            entry["examples"].append(text)
+            entry["examples"].append(self.redact(text))
 
     def locate(self, error_class: str, file: str, line: int, text: str) -> None:
         """A finding at a place in the stack repository (path relative to it): kept under the
         ``locations`` measurement, up to MAX_LOCATIONS, for CI annotations and SARIF."""
         located = self.measurements.setdefault("locations", [])
         if len(located) < MAX_LOCATIONS:
-            located.append({"class": error_class, "file": file, "line": line, "text": text})
+            located.append(
+                {"class": error_class, "file": file, "line": line, "text": self.redact(text)}
+            )
         else:
             self.measurements["locations_dropped"] = (
                 self.measurements.get("locations_dropped", 0) + 1
@@ -97,13 +127,13 @@ class GateRecorder:
         self.fail(first, f"{prefix}{listing}{tail}")
 
     def fail(self, error_class: str, message: str) -> NoReturn:
-        raise GateFailure(error_class, message)
+        raise GateFailure(error_class, self.redact(message))
 
     def error(self, error_class: str, message: str) -> NoReturn:
-        raise GateError(error_class, message)
+        raise GateError(error_class, self.redact(message))
 
     def inconclusive(self, message: str, error_class: str = "inconclusive") -> NoReturn:
-        raise GateInconclusive(error_class, message)
+        raise GateInconclusive(error_class, self.redact(message))
 
     def to_payload(self) -> dict[str, Any]:
         return {

@@ -96,7 +96,42 @@ def verify_pack(pack: Path, secret_values: Iterable[str] = ()) -> list[str]:
                 problems.append(f"{rel}:{number}: placeholder {match.group(0)}")
         for finding in find_secrets(text, secrets):
             problems.append(f"{rel}:{finding.line}: secret ({finding.kind})")
+        kinds = {
+            f.kind for value in _decoded_strings(rel, text) for f in find_secrets(value, secrets)
+        }
+        problems += [f"{rel}: secret ({kind}) in a decoded JSON value" for kind in sorted(kinds)]
     return problems
+
+
+def _decoded_strings(rel: str, text: str) -> Iterator[str]:
+    """Every string of a JSON (or JSON lines) file as a reader gets it back: an escaped secret
+    (quotes, backslashes, non-ASCII) is whole again here."""
+    if rel.endswith(".json"):
+        documents = [text]
+    elif rel.endswith(".jsonl"):
+        documents = text.splitlines()
+    else:
+        return
+    for document in documents:
+        try:
+            data = json.loads(document)
+        except (ValueError, RecursionError):
+            continue
+        if nesting_problem(data) is None:
+            yield from _strings(data)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            yield current
+        elif isinstance(current, dict):
+            stack.extend(current.keys())
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
 
 
 def _load_json(path: Path, problems: list[str]) -> Any:

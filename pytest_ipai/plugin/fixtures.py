@@ -98,6 +98,8 @@ def ipai_gate(request: pytest.FixtureRequest) -> GateRecorder:
     meta = node.stash.get(meta_key, None)
     if meta is None:
         raise IpaiError(f"{node.nodeid}: ipai_gate is only for tests marked with a gate id")
-    recorder = GateRecorder(gate_id=meta["gate_id"], params=dict(meta["params"]))
+    recorder = GateRecorder(
+        gate_id=meta["gate_id"], params=dict(meta["params"]), redactor=_state(request).redactor
+    )
     node.stash[recorder_key] = recorder
     return recorder

@@ -15,6 +15,7 @@ from ..config.policy import Policy, load_policy
 from ..config.stack import StackConfig, find_config, load_config
 from ..core.errors import IpaiError
 from ..core.recorder import GateRecorder
+from ..core.redact import Redactor
 from ..decision.policy import DecisionPolicy, Override, load_decision_policy
 from ..evidence.manifest import current_user
 from ..evidence.pack import check_run_id, new_run_id
@@ -39,6 +40,14 @@ class IpaiState:
     decision_policy: DecisionPolicy | None = None
     override: Override | None = None
     target: Target = field(default_factory=lambda: Target(LOCAL))
+    _redactor: Redactor | None = field(default=None, repr=False)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The config's secrets, read once per process: every recorder redacts with it."""
+        if self._redactor is None:
+            self._redactor = Redactor(self.config.secret_values())
+        return self._redactor
 
     @classmethod
     def create(cls, pyconfig: pytest.Config) -> IpaiState | None:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +30,13 @@ _BUNDLE = re.compile(r'(?:href|src|data-src)="(/web/assets/[^"/]+/[^"/]+\.min\.(
 MAX_BODY = 4096
 
 
-def evidence(response: requests.Response, limit: int = MAX_BODY) -> str:
-    head = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-    return f"HTTP {response.status_code} {response.reason}\n{head}\n\n{response.text[:limit]}"
+def evidence(
+    response: requests.Response, redact: Callable[[str], str], limit: int = MAX_BODY
+) -> str:
+    """The answer as evidence: status, headers, the body's start; redacted before it is cut."""
+    head = redact("\n".join(f"{k}: {v}" for k, v in response.headers.items()))
+    body = redact(response.text)[:limit]
+    return f"HTTP {response.status_code} {response.reason}\n{head}\n\n{body}"
 
 
 def missing_login_markers(html: str) -> list[str]:
@@ -54,7 +59,9 @@ class NotOdoo(Exception):
     """The answer is not what Odoo gives."""
 
 
-def version_info(session: requests.Session, base: str, timeout: float) -> tuple[VersionInfo, str]:
+def version_info(
+    session: requests.Session, base: str, timeout: float, redact: Callable[[str], str] = str
+) -> tuple[VersionInfo, str]:
     """``POST /web/webclient/version_info``: the series, and the response as evidence. Raises
     NotOdoo when the answer is not Odoo's, requests' errors when there is no answer."""
     response = session.post(
@@ -64,7 +71,7 @@ def version_info(session: requests.Session, base: str, timeout: float) -> tuple[
         timeout=(min(timeout, 3.0), timeout),
         allow_redirects=False,
     )
-    shown = evidence(response, 1024)
+    shown = evidence(response, redact, 1024)
     try:
         result: Any = response.json().get("result") if response.status_code == 200 else None
     except ValueError:

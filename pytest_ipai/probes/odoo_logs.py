@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,8 +95,11 @@ def scan_chunks(
     ignore: Iterable[re.Pattern[str]] = (),
     access_exclude: Iterable[str] = ("/web/health", "/websocket", "/longpolling"),
     count_access: bool = False,
+    redact: Callable[[str], str] = str,
 ) -> LogScan:
-    """Scan a log given as byte chunks. ``since``/``until``: ``YYYY-MM-DD HH:MM:SS`` (log time)."""
+    """Scan a log given as byte chunks. ``since``/``until``: ``YYYY-MM-DD HH:MM:SS`` (log time).
+    ``redact`` is applied to each error record as it is read, before it is cut, fingerprinted
+    (digits blanked) or kept: a secret in a log line never reaches a result in any form."""
     scan = LogScan()
     lo = since.encode() if since else None
     hi = until.encode() if until else None
@@ -105,7 +108,7 @@ def scan_chunks(
     carry = b""
 
     def judge(buffer: bytes, begin: int, stop: int) -> None:
-        _errors(buffer, begin, stop, lo, hi, rules, scan)
+        _errors(buffer, begin, stop, lo, hi, rules, scan, redact)
         if count_access:
             _access(buffer, begin, stop, lo, hi, excluded, scan)
 
@@ -152,6 +155,7 @@ def _errors(
     hi: bytes | None,
     rules: list[re.Pattern[str]],
     scan: LogScan,
+    redact: Callable[[str], str] = str,
 ) -> None:
     for match in _matches(buffer, begin, end, ERROR_FINDER, ERROR_RECORD):
         ts = match.group(1)
@@ -160,18 +164,17 @@ def _errors(
             continue
         following = RECORD_START.search(buffer, match.end(), end)
         stop = following.start() if following else end
-        text = buffer[match.start() : min(stop, match.start() + MAX_RECORD)].decode(
-            "utf-8", "replace"
-        )
+        # Redacted whole (one record is bounded by the chunk), then cut to MAX_RECORD.
+        text = redact(buffer[match.start() : stop].decode("utf-8", "replace"))[:MAX_RECORD]
         record = ErrorRecord(
             timestamp=ts.decode(),
             pid=int(match.group(2)),
             level=match.group(3).decode(),
             db=match.group(4).decode("utf-8", "replace"),
             logger=match.group(5).decode("utf-8", "replace"),
-            message=match.group(6)
-            .decode("utf-8", "replace")
-            .rstrip(),  # Odoo ends lines with a space
+            message=redact(
+                match.group(6).decode("utf-8", "replace").rstrip()
+            ),  # Odoo's trailing space
             text=text,
         )
         if any(rule.search(f"{record.logger}: {record.message}") for rule in rules):
@@ -227,9 +230,12 @@ def scan_file(
     until: str | None = None,
     ignore: Iterable[re.Pattern[str]] = (),
     count_access: bool = False,
+    redact: Callable[[str], str] = str,
 ) -> LogScan:
     rotation: list[bool] = []
     chunks = file_chunks(path, rotation)
-    scan = scan_chunks(chunks, since=since, until=until, ignore=ignore, count_access=count_access)
+    scan = scan_chunks(
+        chunks, since=since, until=until, ignore=ignore, count_access=count_access, redact=redact
+    )
     scan.rotated = bool(rotation)
     return scan
