@@ -7,13 +7,12 @@ controller inside the test report, so only the controller writes files.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .outcomes import GateError, GateFailure, GateInconclusive
-from .redact import Redactor
+from .redact import Redactor, redact_json_text
 from .timeutil import iso, utc_now
 
 MAX_BLOB_BYTES = 8 * 1024 * 1024
@@ -59,20 +58,15 @@ class GateRecorder:
         )
 
     def _redacted(self, content: bytes | str, media_type: str) -> bytes:
-        """JSON is redacted value by value and dumped again (a secret escaped by json.dumps
-        would slip past a text search); text as text; other bytes by the secrets' bytes."""
-        if media_type == "application/json":
-            try:
-                document = json.loads(content)
-            except ValueError:
-                pass
-            else:
-                cleaned = self.redactor.data(document)
-                if cleaned != document:  # else the bytes stay as the check wrote them
-                    return json.dumps(cleaned, indent=1).encode("utf-8")
-        if isinstance(content, str):
-            return self.redact(content).encode("utf-8")
-        return self.redactor.blob(content)
+        """JSON (by media type or by its look) is redacted value by value (a secret escaped by
+        json.dumps would slip past a text search); other text as text; other bytes by the
+        secrets' bytes."""
+        try:
+            text = content if isinstance(content, str) else content.decode("utf-8")
+        except UnicodeDecodeError:
+            return self.redactor.blob(content)  # type: ignore[arg-type]
+        as_json = redact_json_text(text, self.redact)
+        return (self.redact(text) if as_json is None else self.redact(as_json)).encode("utf-8")
 
     def notice(self, error_class: str, text: str) -> None:
         """Something worth knowing that does not fail the gate (what Odoo tolerates, say): counted

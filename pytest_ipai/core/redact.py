@@ -7,11 +7,12 @@ and patterns of common credential formats. Findings name the kind and line, neve
 from __future__ import annotations
 
 import functools
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 MARK = "[REDACTED]"
 _VALUE = r"(?![\[$<*{])[^\s\"',;)]{8,}"
@@ -52,6 +53,30 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
 )
 
 
+def map_strings(value: Any, function: Callable[[str], str]) -> Any:
+    """JSON-like data with ``function`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, dict):
+        return {function(str(k)): map_strings(v, function) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [map_strings(v, function) for v in value]
+    return value
+
+
+def redact_json_text(text: str, function: Callable[[str], str]) -> str | None:
+    """A JSON document's text with ``function`` applied value by value (an escaped secret is
+    whole again once decoded), or None when the text is not JSON."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    cleaned = map_strings(document, function)
+    return text if cleaned == document else json.dumps(cleaned, indent=1)
+
+
 def secret_parts(values: Iterable[str]) -> set[str]:
     """The secret values, each with the password inside it when it is a DSN (URL or libpq
     ``password=``): a log line may carry the password alone. Values under 4 characters are
@@ -63,7 +88,17 @@ def secret_parts(values: Iterable[str]) -> set[str]:
             for match in pattern.finditer(value):
                 password = match.group(1).strip("'")
                 parts.update((password, unquote(password)))  # a URL's may be percent-encoded
-    return {p for p in parts if len(p) >= 4}
+    return {form for p in parts if len(p) >= 4 for form in _written_forms(p)}
+
+
+def _written_forms(secret: str) -> set[str]:
+    """The secret and the ways a program writes it: JSON-escaped (ASCII or not), as Python's
+    repr shows it in a traceback, percent-encoded in a URL, and its UTF-8 bytes read as Latin-1
+    (what an HTTP client makes of a header)."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms |= {repr(secret)[1:-1], quote(secret, safe=""), quote(secret)}
+    forms.add(secret.encode("utf-8", "surrogatepass").decode("latin-1"))
+    return forms
 
 
 @dataclass(frozen=True)
@@ -89,13 +124,7 @@ class Redactor:
 
     def data(self, value: Any) -> Any:
         """Redact every string inside JSON-like data (keys included)."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.data(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
-        return value
+        return map_strings(value, self.text)
 
     def blob(self, content: bytes) -> bytes:
         try:

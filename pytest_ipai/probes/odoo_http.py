@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..core.redact import redact_json_text
+
 LOGIN_MARKERS = {
     "odoo.__session_info__": "odoo.__session_info__",
     "csrf_token": "csrf_token",
@@ -35,7 +37,8 @@ def evidence(
 ) -> str:
     """The answer as evidence: status, headers, the body's start; redacted before it is cut."""
     head = redact("\n".join(f"{k}: {v}" for k, v in response.headers.items()))
-    body = redact(response.text)[:limit]
+    text = response.text
+    body = redact(redact_json_text(text, redact) or text)[:limit]
     return f"HTTP {response.status_code} {response.reason}\n{head}\n\n{body}"
 
 
