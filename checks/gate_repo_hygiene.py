@@ -72,7 +72,7 @@ def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     repo = _stack_repo(ipai_config, ipai_gate)
     ignore = list(ipai_gate.params.get("ignore_paths", []))
     try:
-        hits = committed_secrets(repo, ignore)
+        hits = committed_secrets(repo, ignore, ipai_config.secret_values())
     except IpaiError as exc:
         ipai_gate.error("git_unavailable", exc.message)
     ipai_gate.measure("findings", len(hits))

@@ -18,7 +18,7 @@ MARK = "[REDACTED]"
 _VALUE = r"(?![\[$<*{])[^\s\"',;)]{8,}"
 
 _URL_PASSWORD = re.compile(r"\b[a-z][a-z0-9+.-]*://[^:/\s@]+:([^@\s/]+)@", re.I)
-_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*('[^']*'|[^\s']+)", re.I)
+_DSN_PASSWORD = re.compile(r"\bpassword\s*=\s*('[^']*'|\"[^\"]*\"|[^\s'\"]+)", re.I)
 
 # (kind, pattern, group holding the secret or 0 for the whole match)
 PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
@@ -43,9 +43,13 @@ PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     (
         "assigned_secret",
         re.compile(
-            # Not after a slash: "/etc/passwd:/etc/passwd:ro" is a path, not an assignment.
-            r"(?<![/\\])\b(?:api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|admin_passwd|passwd)"
-            r"[\"']?\s*[:=]\s*[\"']?(" + _VALUE + ")",
+            # A key that ends in a secret word, in the forms config files use: KEY=value (.env,
+            # compose "- KEY=value"), key: value (YAML), key = value (INI, odoo.conf),
+            # "key": "value" (JSON). Not after a slash or a word character: "/etc/passwd:ro"
+            # is a path, and DB_PASSWORD must still match (a \b never does after "_").
+            r"(?<![\w/\\.-])[\"']?[A-Za-z0-9_.-]*?"
+            r"(?:passw(?:or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+            r"[\"']?\s*(?::|=)\s*[\"']?((?![\[$<*{(])[^\s\"',;)]{4,})",
             re.I,
         ),
         1,
@@ -86,7 +90,7 @@ def secret_parts(values: Iterable[str]) -> set[str]:
         parts.add(value)
         for pattern in (_URL_PASSWORD, _DSN_PASSWORD):
             for match in pattern.finditer(value):
-                password = match.group(1).strip("'")
+                password = match.group(1).strip("'\"")
                 parts.update((password, unquote(password)))  # a URL's may be percent-encoded
     return {form for p in parts if len(p) >= 4 for form in _written_forms(p)}
 
@@ -145,15 +149,31 @@ def _mask(match: re.Match[str], group: int) -> str:
 
 
 _NOT_SECRET = re.compile(
-    r"^(?:false|true|none|null|nil|0|\*+|x+|changeme|\$\{.*|\$\w+.*|%\(.*|\{\{.*|<.*>|os\.environ.*"
-    r"|getenv.*|env\.|secrets\..*)$",
+    r"^(?:false|true|none|null|nil|0|\*+|x+|changeme|change_me|changeit|password|passwd|secret"
+    r"|token|example|placeholder|dummy|redacted|\$\{.*|\$\w+.*|%\(.*|\{\{.*|<.*>|your[_-].*"
+    r"|os\.environ.*|getenv.*|env\.|secrets\..*|.*\(.*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)$",
     re.I,
 )
 
 
 def _benign(value: str) -> bool:
-    """Values that name or stand for a secret rather than being one (False, ${VAR}, ...)."""
-    return value.strip("'\"") in ("", MARK) or bool(_NOT_SECRET.match(value.strip("'\"")))
+    """Values that name or stand for a secret rather than being one (False, ${VAR},
+    os.getenv(...), a placeholder such as PASSWORD or xxxx, one character repeated)."""
+    bare = value.strip("'\"")
+    core = bare.split("_", 1)[1] if re.match(r"^[A-Za-z]{2,6}_.", bare) else bare  # ghp_xxxx
+    return bare in ("", MARK) or bool(_NOT_SECRET.match(bare)) or len(set(core.lower())) == 1
+
+
+def _placeholder(kind: str, match: str) -> bool:
+    """Documentation examples of a token or key: ghp_xxxx..., a key block of dots."""
+    if kind == "private_key":  # BEGIN, an elision (... or <key>), END: a documented shape
+        body = re.sub(r"-----(?:BEGIN|END)[A-Z ]*-----", "", match)
+        return (
+            "-----END" in match
+            and re.search(r"[A-Za-z0-9+/=]{4,}", body.replace("key", "")) is None
+        )
+    body = match.split("_", 1)[-1] if kind == "github_token" else match
+    return len(set(body.lower())) <= 3
 
 
 def find_secrets(text: str, secret_values: Iterable[str] = ()) -> list[Finding]:
@@ -165,7 +185,10 @@ def find_secrets(text: str, secret_values: Iterable[str] = ()) -> list[Finding]:
             findings.append(Finding("configured_secret", text.count("\n", 0, index) + 1))
     for kind, pattern, group in PATTERNS:
         for match in pattern.finditer(text):
-            if group and _benign(match.group(group)):
+            if _benign(match.group(group)) if group else _placeholder(kind, match.group(0)):
                 continue
-            findings.append(Finding(kind, text.count("\n", 0, match.start()) + 1))
+            line = text.count("\n", 0, match.start()) + 1
+            if kind == "assigned_secret" and any(f.line == line for f in findings):
+                continue  # the same value, already found by a more precise pattern
+            findings.append(Finding(kind, line))
     return sorted(findings, key=lambda f: (f.line, f.kind))

@@ -7,12 +7,14 @@ then judged line by line in Python. Findings name file:line, never a secret's va
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import ToolError
+from ..core.errors import IpaiError, ToolError
 from ..core.gitstate import git, git_raw
-from ..core.redact import find_secrets
+from ..core.redact import find_secrets, secret_parts
+from ..core.textfile import read_text
 
 GREP_TIMEOUT = 120.0
 
@@ -124,21 +126,43 @@ _SECRET_CANDIDATES = (
     "eyJ[A-Za-z0-9_-]{8,}[.]eyJ",
     "://[^:/ @]+:[^@ /]+@",
     "password[[:space:]]*=",
-    "(api[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|admin_passwd|passwd)"
-    "[\"']?[[:space:]]*[:=]",
+    "(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\"']?[[:space:]]*[:=]",
     "bearer[[:space:]]+[A-Za-z0-9._~+/=-]{16}",
 )
 MAX_CANDIDATES_PER_FILE = 1000
 
 
-def committed_secrets(repo: Path, ignore: list[str]) -> list[Hit]:
+def _block(path: Path, number: int, line: str) -> str:
+    """A key block from its BEGIN line on (at most 64 lines): one grep line cannot tell a key
+    from a documentation example whose body is an elision."""
+    try:
+        lines = read_text(path, "file", max_bytes=1024 * 1024).splitlines()
+    except IpaiError:
+        return line
+    return "\n".join(lines[number - 1 : number + 63]) or line
+
+
+def committed_secrets(
+    repo: Path, ignore: list[str], secret_values: Iterable[str] = ()
+) -> list[Hit]:
+    """Credential-shaped strings in tracked files, and the values of the secrets the config
+    names committed verbatim (in any form a program writes them)."""
     args = ["-i", "-E", f"--max-count={MAX_CANDIDATES_PER_FILE}"]
     for pattern in _SECRET_CANDIDATES:
         args += ["-e", pattern]
-    hits = []
-    for file, number, text in _grep(repo, *args):
+    found = _grep(repo, *args)
+    values = sorted(secret_parts(secret_values))
+    if values:
+        fixed = ["-F", f"--max-count={MAX_CANDIDATES_PER_FILE}"]
+        for value in values:
+            fixed += ["-e", value]
+        found += _grep(repo, *fixed)
+    hits: dict[tuple[str, int, str], Hit] = {}
+    for file, number, text in found:
         if any(fnmatch.fnmatch(file, pattern) for pattern in ignore):
             continue
-        for finding in find_secrets(text):
-            hits.append(Hit(repo, file, number, finding.kind))
-    return hits
+        if "PRIVATE KEY-----" in text:
+            text = _block(repo / file, number, text)  # is it a key, or a documented shape?
+        for finding in find_secrets(text, values):
+            hits.setdefault((file, number, finding.kind), Hit(repo, file, number, finding.kind))
+    return sorted(hits.values(), key=lambda h: (h.file, h.line, h.what))
