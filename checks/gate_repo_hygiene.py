@@ -18,7 +18,7 @@ from pytest_ipai.core.outcomes import GateError
 from pytest_ipai.core.paths import rel
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.rules.ci_commands import CommandPolicy
-from pytest_ipai.rules.hygiene import committed_secrets, tree_state
+from pytest_ipai.rules.hygiene import scan_secrets, tree_state
 from pytest_ipai.rules.pipeline import RANK, lint_pipelines
 
 pytestmark = [pytest.mark.predeploy]
@@ -72,13 +72,21 @@ def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     repo = _stack_repo(ipai_config, ipai_gate)
     ignore = list(ipai_gate.params.get("ignore_paths", []))
     try:
-        hits = committed_secrets(repo, ignore, ipai_config.secret_values())
+        scan = scan_secrets(repo, ignore, ipai_config.secret_values())
     except IpaiError as exc:
         ipai_gate.error("git_unavailable", exc.message)
-    ipai_gate.measure("findings", len(hits))
-    found = [f"{hit.where(repo)} ({hit.what})" for hit in hits]
+    ipai_gate.measure("files_tracked", scan.files_tracked)
+    ipai_gate.measure("suppressed", scan.suppressed)
+    ipai_gate.measure("findings", len(scan.hits))
+    found = [f"{hit.where(repo)} ({hit.what})" for hit in scan.hits]
     ipai_gate.blob("secrets.txt", "\n".join(found) + "\n")
-    ipai_gate.fail_findings([("secret_committed", item) for item in found])
+    if scan.files_tracked == 0:
+        ipai_gate.error("nothing_scanned", f"{repo}: git tracks no file: nothing was scanned")
+    quiet = ", ".join(f"{n} by {why}" for why, n in sorted(scan.suppressed.items()))
+    ipai_gate.fail_findings(
+        [("secret_committed", item) for item in found],
+        prefix=f"({quiet} suppressed) " if quiet else "",
+    )
 
 
 @pytest.mark.gate("pipeline.no_bypass")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import run_suite
 
-from pytest_ipai.rules.hygiene import committed_secrets
+from pytest_ipai.rules.hygiene import committed_secrets, scan_secrets
 
 REAL = {
     ".env.production": "POSTGRES_PASSWORD=Pg-Pr0d-2026-pooler\nDEBUG=0\n",
@@ -42,6 +42,7 @@ EXPECTED = {
 
 
 def _repo(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
@@ -85,3 +86,17 @@ def test_the_gate_names_them_without_their_values(demo_stack: Path) -> None:
     assert "deploy/.env:2 (assigned_secret)" in result["message"]
     for value in ("Pg-Pr0d-2026-pooler", "M4ster-Prod-Pw", "Smtp-Relay-77", "demo-Admin-Pw-1"):
         assert value not in str(result)
+
+
+def test_suppressed_lines_are_counted_and_an_empty_repository_is_no_pass(tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "stack", {
+        "fixtures/.env": "DB_PASSWORD=fixture-Pw-123\n",
+        "tests/conftest.py": "API_KEY = 'test-key-123456'  # pragma: allowlist secret\n",
+        "deploy/.env": "DB_PASSWORD=db-Pr0d-Secret\n",
+    })  # fmt: skip
+    scan = scan_secrets(repo, ["fixtures/*"])
+    assert [(h.file, h.line) for h in scan.hits] == [("deploy/.env", 1)]
+    assert scan.files_tracked == 3
+    assert scan.suppressed == {"ignore_paths": 1, "allowlist_pragma": 1}
+    empty = _repo(tmp_path / "empty", {})
+    assert scan_secrets(empty, []).files_tracked == 0

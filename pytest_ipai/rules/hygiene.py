@@ -142,11 +142,38 @@ def _block(path: Path, number: int, line: str) -> str:
     return "\n".join(lines[number - 1 : number + 63]) or line
 
 
+ALLOWLIST_PRAGMA = "pragma: allowlist secret"  # detect-secrets' inline convention
+
+
+@dataclass
+class SecretScan:
+    hits: list[Hit]
+    files_tracked: int
+    suppressed: dict[str, int]  # why -> how many candidate lines were let through
+
+
+def scan_secrets(repo: Path, ignore: list[str], secret_values: Iterable[str] = ()) -> SecretScan:
+    """``committed_secrets`` with what a reader needs to trust it: how many files git tracks
+    (none scanned is no pass) and how many candidates were suppressed, by reason."""
+    code, out = git_raw(repo, "ls-files", "-z", "--cached")
+    if code != 0:
+        raise ToolError(f"git ls-files failed in {repo}")
+    suppressed: dict[str, int] = {}
+    hits = committed_secrets(repo, ignore, secret_values, suppressed)
+    return SecretScan(hits, sum(1 for name in out.split("\0") if name), suppressed)
+
+
 def committed_secrets(
-    repo: Path, ignore: list[str], secret_values: Iterable[str] = ()
+    repo: Path,
+    ignore: list[str],
+    secret_values: Iterable[str] = (),
+    suppressed: dict[str, int] | None = None,
 ) -> list[Hit]:
     """Credential-shaped strings in tracked files, and the values of the secrets the config
-    names committed verbatim (in any form a program writes them)."""
+    names committed verbatim (in any form a program writes them). Lines under
+    ``params.ignore_paths`` or marked ``pragma: allowlist secret`` are counted in
+    ``suppressed``, not reported."""
+    counts = suppressed if suppressed is not None else {}
     args = ["-i", "-E", f"--max-count={MAX_CANDIDATES_PER_FILE}"]
     for pattern in _SECRET_CANDIDATES:
         args += ["-e", pattern]
@@ -160,6 +187,10 @@ def committed_secrets(
     hits: dict[tuple[str, int, str], Hit] = {}
     for file, number, text in found:
         if any(fnmatch.fnmatch(file, pattern) for pattern in ignore):
+            counts["ignore_paths"] = counts.get("ignore_paths", 0) + 1
+            continue
+        if ALLOWLIST_PRAGMA in text:
+            counts["allowlist_pragma"] = counts.get("allowlist_pragma", 0) + 1
             continue
         if "PRIVATE KEY-----" in text:
             text = _block(repo / file, number, text)  # is it a key, or a documented shape?
