@@ -18,7 +18,7 @@ from pytest_ipai.core.outcomes import GateError
 from pytest_ipai.core.paths import rel
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.rules.ci_commands import CommandPolicy
-from pytest_ipai.rules.hygiene import scan_secrets, tree_state
+from pytest_ipai.rules.hygiene import history_secrets, scan_secrets, tree_state
 from pytest_ipai.rules.pipeline import RANK, lint_pipelines
 
 pytestmark = [pytest.mark.predeploy]
@@ -71,8 +71,12 @@ def test_git_clean(
 def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     repo = _stack_repo(ipai_config, ipai_gate)
     ignore = list(ipai_gate.params.get("ignore_paths", []))
+    history = bool(ipai_gate.params.get("history", False))
+    depth = int(ipai_gate.params.get("history_max_commits", 1000))
     try:
         scan = scan_secrets(repo, ignore, ipai_config.secret_values())
+        if history:
+            scan.hits += history_secrets(repo, ignore, ipai_config.secret_values(), depth)
     except IpaiError as exc:
         ipai_gate.error("git_unavailable", exc.message)
     ipai_gate.measure("files_tracked", scan.files_tracked)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import run_suite
 
-from pytest_ipai.rules.hygiene import committed_secrets, scan_secrets
+from pytest_ipai.rules.hygiene import committed_secrets, history_secrets, scan_secrets
 
 REAL = {
     ".env.production": "POSTGRES_PASSWORD=Pg-Pr0d-2026-pooler\nDEBUG=0\n",
@@ -100,3 +100,21 @@ def test_suppressed_lines_are_counted_and_an_empty_repository_is_no_pass(tmp_pat
     assert scan.suppressed == {"ignore_paths": 1, "allowlist_pragma": 1}
     empty = _repo(tmp_path / "empty", {})
     assert scan_secrets(empty, []).files_tracked == 0
+
+
+def test_a_secret_removed_from_the_tree_is_still_in_the_history(tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "stack", {"deploy/.env": "DEBUG=0\nDB_PASSWORD=db-Pr0d-Secret\n"})
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
+    subprocess.run([*git, "commit", "-q", "-m", "leak"], check=True, timeout=60)
+    leaked = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                            text=True, timeout=60).stdout.strip()  # fmt: skip
+    (repo / "deploy" / ".env").write_text("DEBUG=0\nDB_PASSWORD=${DB_PASSWORD}\n")
+    subprocess.run([*git, "commit", "-q", "-am", "fix"], check=True, timeout=60)
+    assert scan_secrets(repo, []).hits == []
+    (hit,) = history_secrets(repo, [])
+    assert (hit.file, hit.line, hit.what) == (
+        "deploy/.env",
+        2,
+        f"assigned_secret, added in {leaked[:12]}",
+    )
+    assert history_secrets(repo, ["deploy/*"]) == []

@@ -7,6 +7,7 @@ then judged line by line in Python. Findings name file:line, never a secret's va
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,4 +197,38 @@ def committed_secrets(
             text = _block(repo / file, number, text)  # is it a key, or a documented shape?
         for finding in find_secrets(text, values):
             hits.setdefault((file, number, finding.kind), Hit(repo, file, number, finding.kind))
+    return sorted(hits.values(), key=lambda h: (h.file, h.line, h.what))
+
+
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+HISTORY_TIMEOUT = 300.0
+
+
+def history_secrets(
+    repo: Path, ignore: list[str], secret_values: Iterable[str] = (), max_commits: int = 1000
+) -> list[Hit]:
+    """Secrets in the lines the last ``max_commits`` commits added (a secret removed from the
+    tree is still in the history): each hit's ``what`` names the kind and the commit."""
+    code, out = git_raw(
+        repo, "log", f"--max-count={max_commits}", "-p", "-U0", "--no-color", "--no-ext-diff",
+        "--format=commit %H", timeout=HISTORY_TIMEOUT,
+    )  # fmt: skip
+    if code != 0:
+        raise ToolError(f"git log failed in {repo}")
+    values = sorted(secret_parts(secret_values))
+    hits: dict[tuple[str, str, str], Hit] = {}
+    commit, file, number = "", "", 0
+    for line in out.splitlines():
+        if line.startswith("commit "):
+            commit = line[7:19]
+        elif line.startswith("+++ "):
+            file = line[6:] if line.startswith("+++ b/") else ""
+        elif (hunk := _HUNK.match(line)) is not None:
+            number = int(hunk.group(1))
+        elif line.startswith("+") and file:
+            if not any(fnmatch.fnmatch(file, p) for p in ignore) and ALLOWLIST_PRAGMA not in line:
+                for finding in find_secrets(line[1:], values):
+                    what = f"{finding.kind}, added in {commit}"
+                    hits.setdefault((file, finding.kind, commit), Hit(repo, file, number, what))
+            number += 1
     return sorted(hits.values(), key=lambda h: (h.file, h.line, h.what))
