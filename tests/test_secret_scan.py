@@ -118,3 +118,14 @@ def test_a_secret_removed_from_the_tree_is_still_in_the_history(tmp_path: Path) 
         f"assigned_secret, added in {leaked[:12]}",
     )
     assert history_secrets(repo, ["deploy/*"]) == []
+
+
+def test_of_a_configured_dsn_only_its_password_is_a_secret(tmp_path: Path) -> None:
+    repo = _repo(tmp_path / "stack", {
+        "compose.yaml": "environment:\n  DSN: postgresql://odoo@db:5432/prod\n",
+        "notes.txt": "the pooler wants Pool-Pw-2026x\n",
+    })  # fmt: skip
+    assert committed_secrets(repo, [], ["postgresql://odoo@db:5432/prod"]) == []
+    with_password = "postgresql://odoo:Pool-Pw-2026x@db:5432/prod"
+    found = {(h.file, h.line, h.what) for h in committed_secrets(repo, [], [with_password])}
+    assert found == {("notes.txt", 1, "configured_secret")}

@@ -95,6 +95,27 @@ def secret_parts(values: Iterable[str]) -> set[str]:
     return {form for p in parts if len(p) >= 4 for form in _written_forms(p)}
 
 
+def credential_parts(values: Iterable[str]) -> set[str]:
+    """What of each configured secret is a secret when it lies in a committed file: the
+    password of a URL or libpq DSN (a DSN without one holds none: host and database names
+    are not secrets), else the whole value; in every form a program writes it."""
+    chosen = []
+    for value in values:
+        passwords = [
+            m.group(1).strip("'\"")
+            for p in (_URL_PASSWORD, _DSN_PASSWORD)
+            for m in p.finditer(value)
+        ]
+        if passwords:
+            chosen += passwords + [unquote(p) for p in passwords]
+        elif not _DSN_SHAPE.search(value):
+            chosen.append(value)
+    return secret_parts(chosen)
+
+
+_DSN_SHAPE = re.compile(r"^[a-z][a-z0-9+.-]*://|\b(?:host|dbname|user|port)=", re.I)
+
+
 def _written_forms(secret: str) -> set[str]:
     """The secret and the ways a program writes it: JSON-escaped (ASCII or not), as Python's
     repr shows it in a traceback, percent-encoded in a URL, and its UTF-8 bytes read as Latin-1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.errors import IpaiError, ToolError
 from ..core.gitstate import git, git_raw
-from ..core.redact import find_secrets, secret_parts
+from ..core.redact import credential_parts, find_secrets
 from ..core.textfile import read_text
 
 GREP_TIMEOUT = 120.0
@@ -179,7 +179,7 @@ def committed_secrets(
     for pattern in _SECRET_CANDIDATES:
         args += ["-e", pattern]
     found = _grep(repo, *args)
-    values = sorted(secret_parts(secret_values))
+    values = sorted(credential_parts(secret_values))
     if values:
         fixed = ["-F", f"--max-count={MAX_CANDIDATES_PER_FILE}"]
         for value in values:
@@ -215,7 +215,7 @@ def history_secrets(
     )  # fmt: skip
     if code != 0:
         raise ToolError(f"git log failed in {repo}")
-    values = sorted(secret_parts(secret_values))
+    values = sorted(credential_parts(secret_values))
     hits: dict[tuple[str, str, str], Hit] = {}
     commit, file, number = "", "", 0
     for line in out.splitlines():
