@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.textfile import read_toml
+from ..core.textfile import first_path, read_toml
 from .resources import gates_dir
 from .schema import first_problem
 
@@ -50,28 +50,17 @@ class Policy:
 
 def _read(path: Path, validate: bool = True) -> dict[str, Any]:
     data = read_toml(path, "policy file", ConfigError)
-    problem = (_not_finite(data, "") or first_problem(data, "policy")) if validate else None
+    problem = (_not_finite(data) or first_problem(data, "policy")) if validate else None
     if problem is not None:
         raise ConfigError(f"{path}: {problem}")
     return data
 
 
-def _not_finite(value: Any, where: str) -> str | None:
+def _not_finite(data: Any) -> str | None:
     """TOML has nan and inf, which pass every range in a schema (nan compares false with
     everything) and turn a timeout off: no number in a policy may be one."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{where.lstrip('.')}: must be a finite number"
-    if isinstance(value, dict):
-        items: Any = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        problem = _not_finite(item, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]")
-        if problem:
-            return problem
-    return None
+    where = first_path(data, lambda v: isinstance(v, float) and not math.isfinite(v))
+    return None if where is None else f"{where}: must be a finite number"
 
 
 def _merge(gates: dict[str, GatePolicy], data: dict[str, Any], path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, IpaiError
-from ..core.textfile import read_text, read_toml, resolved
+from ..core.textfile import first_path, read_text, read_toml, resolved
 from .schema import first_problem
 
 CONFIG_ENV_VAR = "IPAI_CONFIG"
@@ -99,27 +99,6 @@ class StackConfig:
 SECRET_FILE_BYTES = 64 * 1024
 
 
-def _nul_string(value: Any, where: str) -> str | None:
-    """The key path of the first string (or key) holding a NUL byte: no path or name may."""
-    if isinstance(value, str):
-        return where.lstrip(".") or "(top)" if "\0" in value else None
-    items = (
-        value.items()
-        if isinstance(value, dict)
-        else enumerate(value)
-        if isinstance(value, list)
-        else ()
-    )
-    for key, item in items:
-        label = f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]"
-        if isinstance(key, str) and "\0" in key:
-            return where.lstrip(".") or "(top)"
-        found = _nul_string(item, label)
-        if found is not None:
-            return found
-    return None
-
-
 def find_config(start: Path) -> Path | None:
     """``$IPAI_CONFIG``, else ``ipai.toml`` or a pyproject with ``[tool.ipai]`` in ``start``."""
     from_env = os.environ.get(CONFIG_ENV_VAR)
@@ -146,7 +125,7 @@ def load_config(path: Path, env_name: str | None = None, *, validate: bool = Tru
     """
     path = resolved(path, "config file", ConfigError)
     data = read_toml(path, "config file", ConfigError)
-    nul = _nul_string(data, "")
+    nul = first_path(data, lambda v: isinstance(v, str) and "\0" in v)
     if nul is not None:
         raise ConfigError(f"{path}: {nul}: contains a NUL byte")
     if path.name == "pyproject.toml":

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +111,34 @@ def nesting_problem(value: Any, limit: int = MAX_NESTING) -> str | None:
     return None
 
 
-def read_json(path: Path, what: str, error: type[IpaiError] = InputError) -> Any:
-    text = read_text(path, what, error)
+def first_path(value: Any, match: Callable[[Any], bool], where: str = "") -> str | None:
+    """The key path (``a.b[2].c``) of the first value, or the parent of the first key, in
+    JSON-like data that ``match`` accepts; None when nothing does. For data whose nesting is
+    already bounded (``nesting_problem``)."""
+    if match(value):
+        return where or "(top)"
+    items: Any = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if isinstance(key, str) and match(key):
+            return where or "(top)"
+        label = f"{where}.{key}".lstrip(".") if isinstance(key, str) else f"{where}[{key}]"
+        found = first_path(item, match, label)
+        if found is not None:
+            return found
+    return None
+
+
+def _parsed(path: Path, error: type[IpaiError], text: str, parse: Callable[[str], Any]) -> Any:
+    """``parse(text)`` with too-deep nesting refused, whether the parser or our count finds it;
+    the parser's own errors are the caller's to word."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        data = parse(text)
     except RecursionError:
         raise error(f"{path}: nested deeper than {MAX_NESTING} levels") from None
     problem = nesting_problem(data)
@@ -124,16 +147,19 @@ def read_json(path: Path, what: str, error: type[IpaiError] = InputError) -> Any
     return data
 
 
+def read_json(path: Path, what: str, error: type[IpaiError] = InputError) -> Any:
+    text = read_text(path, what, error)
+    try:
+        return _parsed(path, error, text, json.loads)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+
+
 def read_toml(path: Path, what: str, error: type[IpaiError] = InputError) -> dict[str, Any]:
     text = read_text(path, what, error)
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = _parsed(path, error, text, tomllib.loads)
     except tomllib.TOMLDecodeError as exc:
         # tomllib puts "(at line L, column C)" in the message: keep it, it is the location.
         raise error(f"{path}: invalid TOML: {exc}") from None
-    except RecursionError:
-        raise error(f"{path}: nested deeper than {MAX_NESTING} levels") from None
-    problem = nesting_problem(data)
-    if problem:
-        raise error(f"{path}: {problem}")
     return data
