@@ -26,8 +26,6 @@ from pytest_ipai.probes.hosts import target_spec
 from . import ci
 from .console import guard_stdout
 
-MAX_WORKERS = 64  # each worker is a Python process with the whole plugin: more is never faster
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -163,17 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise IpaiError(
-            f"--workers: must be 1 to {MAX_WORKERS} (the evidence must survive a crash)"
-        )
+    from . import gate, report, tools
+
+    gate.check_workers(args.workers)
     config = _config(args)
     policy = load_policy(config.env.policy_file)
     if args.suite not in policy.suites():
         raise IpaiError(f"suite {args.suite}: not in the policy ({', '.join(policy.suites())})")
     root = Path(args.evidence_root).resolve() if args.evidence_root else config.env.evidence_root
     extra = [*(["--hosts", args.hosts] if args.hosts else []), *args.pytest_args]
-    from . import gate, report, tools
 
     # Usage first (the host spec), then what the flags and the suite need, all before any gate
     # runs: a wrong option or a missing tool is a usage error now, not after the whole suite.

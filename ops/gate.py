@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ipai.config.stack import StackConfig
-from pytest_ipai.core.errors import EXIT_USAGE, ToolError
+from pytest_ipai.core.errors import EXIT_USAGE, IpaiError, ToolError
 from pytest_ipai.core.proc import run, stream
 from pytest_ipai.core.redact import Redactor
 from pytest_ipai.evidence.pack import Staging, new_run_id
@@ -25,6 +25,7 @@ SUITE_TIMEOUT = 6 * 3600.0
 MESSAGE_LINES = 3  # under a row that did not pass, this many lines of its message
 MESSAGE_WIDTH = 160
 NOT_PASSED = ("fail", "error", "not_run", "inconclusive")
+MAX_WORKERS = 64  # each worker is a Python process with the whole plugin: more is never faster
 
 
 def pytest_argv(
@@ -74,6 +75,13 @@ def pytest_argv(
         "-rN",
         *extra,
     ]
+
+
+def check_workers(workers: int) -> None:
+    if not 1 <= workers <= MAX_WORKERS:
+        raise IpaiError(
+            f"--workers: must be 1 to {MAX_WORKERS} (the evidence must survive a crash)"
+        )
 
 
 def run_suite(
