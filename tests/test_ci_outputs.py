@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,7 @@ from typing import Any, ClassVar
 import jsonschema
 import pytest
 from conftest import ROOT, only_pack, run_ipai
+from gitrepo import commit_all
 from loopback import free_port
 
 SARIF_SCHEMA = ROOT / "node_modules" / "@microsoft" / "jest-sarif" / "lib" / "schemas"
@@ -25,28 +25,10 @@ FAULTY_MAKEFILE = "check:\n\t-pytest -m predeploy\n" + "".join(
 )
 
 
-def _commit(repo: Path) -> None:
-    for args in (["add", "-A"], ["commit", "-q", "-m", "ci"]):
-        subprocess.run(
-            [
-                "git",
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.invalid",
-                "-C",
-                str(repo),
-                *args,
-            ],
-            check=True,
-            timeout=60,
-        )
-
-
 @pytest.fixture
 def faulty_run(demo_stack: Path, tmp_path: Path) -> dict[str, Any]:
     (demo_stack / "Makefile").write_text(FAULTY_MAKEFILE)
-    _commit(demo_stack)
+    commit_all(demo_stack, "ci")
     summary = tmp_path / "summary.md"
     env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
     proc = run_ipai(
@@ -98,7 +80,7 @@ def test_sarif_is_valid_and_locates_each_finding(faulty_run: dict[str, Any]) -> 
 
 def test_a_gate_without_location_points_at_the_config(demo_stack: Path, tmp_path: Path) -> None:
     (demo_stack / "odoo.conf").write_text("[options]\nadmin_passwd = admin\nlist_db = True\n")
-    _commit(demo_stack)
+    commit_all(demo_stack, "ci")
     out = tmp_path / "ipai.sarif"
     proc = run_ipai(
         "gate",
@@ -168,7 +150,7 @@ def api() -> Iterator[tuple[str, type[_Recorder]]]:
 @pytest.fixture
 def two_packs(demo_pack: Path, demo_stack: Path) -> list[Path]:
     (demo_stack / "Makefile").write_text(FAULTY_MAKEFILE)
-    _commit(demo_stack)
+    commit_all(demo_stack, "ci")
     run_ipai("gate", "predeploy", "--config", str(demo_stack / "ipai.toml"), "--ci", "none")
     return [demo_pack, only_pack(demo_stack / "evidence")]
 

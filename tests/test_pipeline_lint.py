@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_ipai, run_suite
+from gitrepo import commit_all, make_repo
 
 from pytest_ipai.core.errors import ConfigError
 from pytest_ipai.rules.ci_commands import CommandPolicy
@@ -131,16 +132,6 @@ def test_commands_are_policy() -> None:
         CommandPolicy.from_params({"gate": "pytest"}, "params.commands")
 
 
-def _repo(tmp_path: Path, files: dict[str, str]) -> Path:
-    repo = tmp_path / "stack"
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    for args in (["init", "-q"], ["add", "-A"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, timeout=60)
-    return repo
-
-
 PLATFORM_FILES = {
     ".github/workflows/deploy.yml": (
         "on: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    steps:\n"
@@ -187,7 +178,7 @@ PLATFORM_FILES = {
 
 
 def test_every_platform_is_read_with_its_lines(tmp_path: Path) -> None:
-    report = lint_pipelines(_repo(tmp_path, PLATFORM_FILES), None, POLICY)
+    report = lint_pipelines(make_repo(tmp_path / "stack", PLATFORM_FILES), None, POLICY)
     found = {(f.file, f.line, f.error_class) for f in report.findings}
     assert found == {
         (".github/workflows/deploy.yml", 9, "failure_swallowed"),
@@ -212,7 +203,7 @@ def test_every_platform_is_read_with_its_lines(tmp_path: Path) -> None:
 
 
 def test_only_tracked_files_count_and_bad_yaml_is_listed(tmp_path: Path) -> None:
-    repo = _repo(tmp_path, {".gitlab-ci.yml": "test:\n  script: [pytest\n"})
+    repo = make_repo(tmp_path / "stack", {".gitlab-ci.yml": "test:\n  script: [pytest\n"})
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "local.yml").write_text(
         "jobs: {a: {steps: [{run: 'pytest || true'}]}}\n"
@@ -222,29 +213,11 @@ def test_only_tracked_files_count_and_bad_yaml_is_listed(tmp_path: Path) -> None
     assert report.unreadable == [".gitlab-ci.yml:3: invalid YAML"]
 
 
-def _commit_all(repo: Path) -> None:
-    for args in (["add", "-A"], ["commit", "-q", "-m", "change"]):
-        subprocess.run(
-            [
-                "git",
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.invalid",
-                "-C",
-                str(repo),
-                *args,
-            ],
-            check=True,
-            timeout=60,
-        )
-
-
 def test_the_gate_names_every_finding_and_locates_it(demo_stack: Path) -> None:
     workflow = demo_stack / ".github" / "workflows" / "deploy.yml"
     workflow.write_text(PLATFORM_FILES[".github/workflows/deploy.yml"])
     (demo_stack / "Makefile").write_text(PLATFORM_FILES["Makefile"])
-    _commit_all(demo_stack)
+    commit_all(demo_stack)
     result = run_suite(demo_stack, "predeploy")[1]["pipeline.no_bypass"]
     assert (result["status"], result["error_class"]) == ("fail", "gate_bypass")
     assert result["measurements"]["files_checked"] == 3
@@ -263,7 +236,7 @@ def test_no_pipeline_file_is_skipped_not_passed(demo_stack: Path, tmp_path: Path
     subprocess.run(
         ["git", "-C", str(demo_stack), "rm", "-q", "-r", ".github"], check=True, timeout=60
     )
-    _commit_all(demo_stack)
+    commit_all(demo_stack)
     result = run_suite(demo_stack, "predeploy")[1]["pipeline.no_bypass"]
     assert result["status"] == "skipped"
     assert result["message"] == "no CI or pipeline file found (nothing to judge)"
@@ -275,7 +248,7 @@ def test_no_pipeline_file_is_skipped_not_passed(demo_stack: Path, tmp_path: Path
             "[environments.prod]\n", f'[environments.prod]\npolicy = "{policy}"\n'
         )
     )
-    _commit_all(demo_stack)
+    commit_all(demo_stack)
     result = run_suite(demo_stack, "predeploy", "--env", "prod")[1]["pipeline.no_bypass"]
     assert (result["status"], result["error_class"]) == ("fail", "no_pipeline_files")
 
@@ -304,7 +277,7 @@ def test_the_ci_examples_pass_the_gate(demo_stack: Path) -> None:
         (examples / "github-actions.yml").read_text()
     )
     (demo_stack / ".gitlab-ci.yml").write_text((examples / "gitlab-ci.yml").read_text())
-    _commit_all(demo_stack)
+    commit_all(demo_stack)
     result = run_suite(demo_stack, "predeploy")[1]["pipeline.no_bypass"]
     assert result["status"] == "pass", result["message"]
     assert result["measurements"]["files_checked"] == 3

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import run_suite
+from gitrepo import GIT, commit_all, make_repo
 
 from pytest_ipai.rules.hygiene import committed_secrets, history_secrets, scan_secrets
 
@@ -41,25 +42,15 @@ EXPECTED = {
 }
 
 
-def _repo(root: Path, files: dict[str, str]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    for args in (["init", "-q"], ["add", "-A"]):
-        subprocess.run(["git", "-C", str(root), *args], check=True, timeout=60)
-    return root
-
-
 def test_the_real_secrets_and_only_them(tmp_path: Path) -> None:
-    repo = _repo(tmp_path / "stack", {**REAL, **NOISE})
+    repo = make_repo(tmp_path / "stack", {**REAL, **NOISE})
     found = {(h.file, h.line, h.what) for h in committed_secrets(repo, [])}
     assert found == EXPECTED
 
 
 def test_a_configured_secret_committed_verbatim(tmp_path: Path) -> None:
     value = 'Qz"7\\pä-verbatim'  # as a program would write it: JSON-escaped, in a JSON file
-    repo = _repo(tmp_path / "stack", {"notes.json": '{"note": "Qz\\"7\\\\p\\u00e4-verbatim"}\n',
+    repo = make_repo(tmp_path / "stack", {"notes.json": '{"note": "Qz\\"7\\\\p\\u00e4-verbatim"}\n',
                                       "plain.txt": f"reminder {value}\n"})  # fmt: skip
     found = {(h.file, h.line, h.what) for h in committed_secrets(repo, [], [value])}
     assert found == {("notes.json", 1, "configured_secret"), ("plain.txt", 1, "configured_secret")}
@@ -71,11 +62,7 @@ def test_the_gate_names_them_without_their_values(demo_stack: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (demo_stack / "notes.txt").write_text("admin pw is demo-Admin-Pw-1\n")
-    for args in (["add", "-A"], ["commit", "-q", "-m", "leak"]):
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C",
-             str(demo_stack), *args], check=True, timeout=60,
-        )  # fmt: skip
+    commit_all(demo_stack, "leak")
     os.environ["DEMO_ADMIN_PASSWD"] = "demo-Admin-Pw-1"
     try:
         result = run_suite(demo_stack, "predeploy")[1]["secrets.none_committed"]
@@ -89,7 +76,7 @@ def test_the_gate_names_them_without_their_values(demo_stack: Path) -> None:
 
 
 def test_suppressed_lines_are_counted_and_an_empty_repository_is_no_pass(tmp_path: Path) -> None:
-    repo = _repo(tmp_path / "stack", {
+    repo = make_repo(tmp_path / "stack", {
         "fixtures/.env": "DB_PASSWORD=fixture-Pw-123\n",
         "tests/conftest.py": "API_KEY = 'test-key-123456'  # pragma: allowlist secret\n",
         "deploy/.env": "DB_PASSWORD=db-Pr0d-Secret\n",
@@ -98,18 +85,17 @@ def test_suppressed_lines_are_counted_and_an_empty_repository_is_no_pass(tmp_pat
     assert [(h.file, h.line) for h in scan.hits] == [("deploy/.env", 1)]
     assert scan.files_tracked == 3
     assert scan.suppressed == {"ignore_paths": 1, "allowlist_pragma": 1}
-    empty = _repo(tmp_path / "empty", {})
+    empty = make_repo(tmp_path / "empty", {})
     assert scan_secrets(empty, []).files_tracked == 0
 
 
 def test_a_secret_removed_from_the_tree_is_still_in_the_history(tmp_path: Path) -> None:
-    repo = _repo(tmp_path / "stack", {"deploy/.env": "DEBUG=0\nDB_PASSWORD=db-Pr0d-Secret\n"})
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(repo)]
-    subprocess.run([*git, "commit", "-q", "-m", "leak"], check=True, timeout=60)
-    leaked = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
-                            text=True, timeout=60).stdout.strip()  # fmt: skip
+    repo = make_repo(tmp_path / "stack", {"deploy/.env": "DEBUG=0\nDB_PASSWORD=db-Pr0d-Secret\n"})
+    commit_all(repo, "leak")
+    leaked = subprocess.run([*GIT, "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True, timeout=60).stdout.strip()  # fmt: skip
     (repo / "deploy" / ".env").write_text("DEBUG=0\nDB_PASSWORD=${DB_PASSWORD}\n")
-    subprocess.run([*git, "commit", "-q", "-am", "fix"], check=True, timeout=60)
+    commit_all(repo, "fix")
     assert scan_secrets(repo, []).hits == []
     (hit,) = history_secrets(repo, [])
     assert (hit.file, hit.line, hit.what) == (
@@ -121,7 +107,7 @@ def test_a_secret_removed_from_the_tree_is_still_in_the_history(tmp_path: Path) 
 
 
 def test_of_a_configured_dsn_only_its_password_is_a_secret(tmp_path: Path) -> None:
-    repo = _repo(tmp_path / "stack", {
+    repo = make_repo(tmp_path / "stack", {
         "compose.yaml": "environment:\n  DSN: postgresql://odoo@db:5432/prod\n",
         "notes.txt": "the pooler wants Pool-Pw-2026x\n",
     })  # fmt: skip
