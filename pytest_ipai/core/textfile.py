@@ -22,12 +22,18 @@ from .errors import InputError, IpaiError
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 MAX_NESTING = 64  # the deepest real config, manifest or pack is under 10 levels
 _KINDS = {
+    stat.S_IFLNK: "a symlink",
     stat.S_IFIFO: "a FIFO",
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
     stat.S_IFDIR: "a directory",
     stat.S_IFSOCK: "a socket",
 }
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, for a message: "a FIFO", "a symlink"..."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def checked_path(path: Path, what: str, error: type[IpaiError] = InputError) -> Path:
@@ -68,7 +74,7 @@ def read_bytes(
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            kind = file_kind(info.st_mode)
             raise error(f"{path}: {what} is {kind}, not a regular file")
         limit = f"larger than {max_bytes // (1024 * 1024) or 1} MiB"
         if info.st_size > max_bytes:

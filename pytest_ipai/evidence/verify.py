@@ -14,7 +14,7 @@ from typing import Any
 from ..config.schema import problems as schema_problems
 from ..core.errors import InputError
 from ..core.redact import find_secrets
-from ..core.textfile import MAX_NESTING, nesting_problem
+from ..core.textfile import MAX_NESTING, file_kind, nesting_problem
 from .journal import chain_problems, read_entries
 from .pack import file_sha256
 
@@ -30,10 +30,6 @@ SHA_KEYS = frozenset(
 TEXT_LIMIT = 64 * 1024 * 1024
 
 
-_KINDS = {stat.S_IFLNK: "a symlink", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
-          stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}  # fmt: skip
-
-
 def _regular_files(pack: Path) -> tuple[set[str], list[str]]:
     """The pack's regular files (relative names) and a problem for anything else in it:
     a symlink (never followed), a FIFO (never opened), a device or a socket."""
@@ -47,7 +43,7 @@ def _regular_files(pack: Path) -> tuple[set[str], list[str]]:
             if stat.S_ISREG(mode):
                 regular.add(rel)
             elif not stat.S_ISDIR(mode):
-                kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+                kind = file_kind(mode)
                 problems.append(f"{rel}: {kind}, not a regular file (not followed)")
     return regular, problems
 
