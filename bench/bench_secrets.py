@@ -6,7 +6,8 @@ Generates one git repository of about FILES tracked files and MEGABYTES of conte
 a stack repository with vendored addons (Python, XML views, .po translations of 20-200 KB,
 READMEs, a few large binaries, minified assets on one line), with a handful of planted secrets.
 In the same run it times, each in a process of its own so peak memory is its own:
-- ``secrets.none_committed``'s scan (``scan_secrets``: git grep prefilter, then judgement);
+- ``secrets.none_committed``'s scan (``scan_secrets``: a ``git grep -P`` prefilter built from
+  the detectors' own patterns, then detect-secrets' detectors and filters on the candidates);
 - ``detect-secrets scan`` on the same tree (its default plugins and filters).
 Prints wall time, peak RSS and findings of both and the ratio. Goal: at most 1.5x detect-secrets,
 peak memory under 200 MB. Asserts nothing.
@@ -26,8 +27,8 @@ from pathlib import Path
 
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
 OURS = (
-    "import sys; from pathlib import Path; from pytest_ipai.rules.hygiene import scan_secrets; "
-    "s = scan_secrets(Path(sys.argv[1]), []); print(len(s.hits), s.files_tracked)"
+    "import sys; from pathlib import Path; from pytest_ipai.rules.secret_scan import scan_secrets; "
+    "s = scan_secrets(Path(sys.argv[1]), []); print(len(s.findings), s.files_scanned)"
 )
 PLANTED = [
     ("deploy/.env.production", "POSTGRES_PASSWORD=Pg-Pr0d-2026-pooler\n"),
@@ -53,13 +54,14 @@ def _text(rng: random.Random, size: int, line: str) -> str:
 
 
 WORDS = ["partner", "invoice", "stock", "move", "account", "sale", "order", "line", "tax", "lot"]
-KINDS = [  # (suffix, share of files, size range in bytes, line template)
+KINDS = [  # (suffix, share of files, size range in bytes, line template; None: binary)
     (".py", 0.30, (800, 12000), "    {w}_{n} = fields.Char(string='{w} {n}')"),
-    (".xml", 0.25, (1000, 15000), '  <field name="{w}_{n}" string="{w}"/>'),
-    (".po", 0.10, (20000, 200000), 'msgid "{w} {n}"\nmsgstr "{w} {n}"'),
+    (".xml", 0.24, (1000, 15000), '  <field name="{w}_{n}" string="{w}"/>'),
+    (".po", 0.05, (20000, 200000), 'msgid "{w} {n}"\nmsgstr "{w} {n}"'),
     (".rst", 0.15, (1000, 8000), "This module adds {w} number {n} to the form view."),
     (".csv", 0.10, (500, 6000), "{n},{w},{w}_{n}"),
-    (".md", 0.10, (300, 3000), "- {w}: {n}"),
+    (".md", 0.13, (300, 3000), "- {w}: {n}"),
+    (".png", 0.03, (2000, 20000), None),  # static/description icons and screenshots
 ]
 
 
@@ -81,12 +83,15 @@ def build(root: Path, files: int, megabytes: int, seed: int = 7) -> None:
     while made < files and budget > 0:
         suffix, _share, (low, high), line = rng.choices(KINDS, weights=[k[1] for k in KINDS])[0]
         addon = f"addons/repo_{made % 19}/module_{made % 650}"
-        name = f"{addon}/{'i18n' if suffix == '.po' else 'models'}/f{made}{suffix}"
-        path = root / name
+        folder = {".po": "i18n", ".png": "static/description"}.get(suffix, "models")
+        path = root / f"{addon}/{folder}/f{made}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = _text(rng, rng.randint(low, high), line)
-        path.write_text(text)
-        budget -= len(text)
+        if line is None:
+            data = b"\x89PNG\r\n\x1a\n" + rng.randbytes(rng.randint(low, high))
+        else:
+            data = _text(rng, rng.randint(low, high), line).encode()
+        path.write_bytes(data)
+        budget -= len(data)
         made += 1
     for name, text in PLANTED:
         (root / name).parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,10 @@ from pytest_ipai.core.outcomes import GateError
 from pytest_ipai.core.paths import rel
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.rules.ci_commands import CommandPolicy
-from pytest_ipai.rules.hygiene import history_secrets, scan_secrets, tree_state
+from pytest_ipai.rules.hygiene import tree_state
 from pytest_ipai.rules.pipeline import RANK, lint_pipelines
+from pytest_ipai.rules.secret_baseline import DEFAULT_NAME, baseline_name, load_baseline
+from pytest_ipai.rules.secret_scan import grouped, history_secrets, scan_secrets
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -70,26 +72,44 @@ def test_git_clean(
 @pytest.mark.gate("secrets.none_committed", severity="critical")
 def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     repo = _stack_repo(ipai_config, ipai_gate)
-    ignore = list(ipai_gate.params.get("ignore_paths", []))
-    history = bool(ipai_gate.params.get("history", False))
-    depth = int(ipai_gate.params.get("history_max_commits", 1000))
+    params = ipai_gate.params
+    ignore = list(params.get("ignore_paths", []))
+    values = ipai_config.secret_values()
     try:
-        scan = scan_secrets(repo, ignore, ipai_config.secret_values())
-        if history:
-            scan.hits += history_secrets(repo, ignore, ipai_config.secret_values(), depth)
+        baseline = load_baseline(repo, baseline_name(params.get("baseline", DEFAULT_NAME)))
+    except ConfigError as exc:
+        ipai_gate.error("baseline_invalid", exc.message)
+    try:
+        scan = scan_secrets(repo, ignore, values, baseline)
+        if params.get("history", False):
+            depth = int(params.get("history_max_commits", 1000))
+            history_secrets(repo, ignore, values, depth, baseline, scan)
     except IpaiError as exc:
         ipai_gate.error("git_unavailable", exc.message)
+    quiet = scan.suppressed_counts()
     ipai_gate.measure("files_tracked", scan.files_tracked)
-    ipai_gate.measure("suppressed", scan.suppressed)
-    ipai_gate.measure("findings", len(scan.hits))
-    found = [f"{hit.where(repo)} ({hit.what})" for hit in scan.hits]
-    ipai_gate.blob("secrets.txt", "\n".join(found) + "\n")
-    if scan.files_tracked == 0:
-        ipai_gate.error("nothing_scanned", f"{repo}: git tracks no file: nothing was scanned")
-    quiet = ", ".join(f"{n} by {why}" for why, n in sorted(scan.suppressed.items()))
+    ipai_gate.measure("files_scanned", scan.files_scanned)
+    ipai_gate.measure("files_skipped", scan.skipped)
+    ipai_gate.measure("candidate_lines", scan.candidate_lines)
+    ipai_gate.measure("files_capped", scan.capped)
+    ipai_gate.measure("suppressed", quiet)
+    ipai_gate.measure("findings", len(scan.findings))
+    ipai_gate.blob("secrets.json", json.dumps(scan.to_dict(), indent=1), "application/json")
+    if baseline.unjudged:
+        ipai_gate.notice(
+            "baseline_entries_unjudged",
+            f"{baseline.name}: {baseline.unjudged} entries give no reason and no audit verdict;"
+            " they accept nothing (ipai secrets baseline --reason records one)",
+        )
+    if scan.files_scanned == 0:
+        ipai_gate.error("nothing_scanned", f"{repo}: no tracked text file: nothing was scanned")
+    groups = grouped(scan.findings)
     ipai_gate.fail_findings(
-        [("secret_committed", item) for item in found],
-        prefix=f"({quiet} suppressed) " if quiet else "",
+        [("secret_committed", text) for text in groups],
+        prefix=f"{len(scan.findings)} secret(s) committed, {len(groups)} distinct: ",
+        suffix="; suppressed: " + ", ".join(f"{n} {why}" for why, n in quiet.items())
+        if quiet
+        else "",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.probes.hosts import target_spec
 
-from . import ci
+from . import ci, secrets
 from .console import guard_stdout
 
 
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_gate_options(p_gate)
     p_gate.set_defaults(pytest_args=[])
     ci.add_status_command(commands)
+    secrets.add_command(commands, _add_config_options)
 
     p_ev = commands.add_parser("evidence", help="work with evidence packs")
     ev = p_ev.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
@@ -369,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("ipai: error: only 'ipai gate' passes arguments after -- to pytest\n")
         return EXIT_USAGE
     args.pytest_args = extra
-    handlers = {
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "gate": cmd_gate,
         "report": cmd_report,
         "evidence": cmd_evidence,
@@ -382,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hostd": cmd_hostd,
         "doctor": cmd_doctor,
         "ci": ci.cmd_status,
+        "secrets": lambda a: secrets.cmd_secrets(a, _config),
     }
     try:
         return handlers[args.command](args)

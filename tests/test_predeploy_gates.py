@@ -95,7 +95,7 @@ def test_broken_demo_fails_every_gate_with_its_class(tmp_path: Path) -> None:
     must = results["oca.must_have"]["message"]
     assert "base_technical_user: not in queue (addons/oca/queue); it lives in server-tools" in must
     assert "listed under the wrong repository" in must
-    assert "deploy.env:1 (github_token)" in results["secrets.none_committed"]["message"]
+    assert "GitHub Token at deploy.env:1" in results["secrets.none_committed"]["message"]
     assert "ghp_" not in json.dumps(results)
     clean = results["git.clean"]
     assert (
@@ -293,8 +293,8 @@ def test_hygiene_faults(demo_stack: Path) -> None:
     assert "simulated review verdict" in pipeline
     assert "rm -f" not in pipeline and ":18:" not in pipeline  # || true outside a gate step is fine
     secrets = results["secrets.none_committed"]["message"]
-    assert "deploy/id_rsa:1 (private_key)" in secrets
-    assert "deploy/settings.py:3 (aws_access_key)" in secrets
+    assert "Private Key at deploy/id_rsa:1" in secrets
+    assert "AWS Access Key at deploy/settings.py:3" in secrets
     assert "settings.py:1" not in secrets and "settings.py:2" not in secrets
     assert key_body not in json.dumps(results) and "AKIAIOSFODNN7EXAMPLE" not in json.dumps(results)
     clean = results["git.clean"]

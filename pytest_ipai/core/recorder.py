@@ -91,7 +91,11 @@ class GateRecorder:
             )
 
     def fail_findings(
-        self, findings: list[tuple[str, str]], prefix: str = "", rank: tuple[str, ...] = ()
+        self,
+        findings: list[tuple[str, str]],
+        prefix: str = "",
+        rank: tuple[str, ...] = (),
+        suffix: str = "",
     ) -> None:
         """Fail with the most severe class found: the first of ``rank`` present, else the first
         finding's. The message lists that class's findings, then every other class with its
@@ -118,7 +122,7 @@ class GateRecorder:
             if klass != first
         ]
         tail = f" (also: {'; '.join(others)})" if others else ""
-        self.fail(first, f"{prefix}{listing}{tail}")
+        self.fail(first, f"{prefix}{listing}{tail}{suffix}")
 
     def fail(self, error_class: str, message: str) -> NoReturn:
         raise GateFailure(error_class, self.redact(message))

@@ -1,21 +1,15 @@
-"""Repository hygiene: merge conflicts, dirty trees, committed secrets.
+"""Repository hygiene: merge conflicts and dirty trees (committed secrets: secret_scan.py).
 
-Tracked files are searched with ``git grep`` (fast, streams, skips binaries); candidates are
-then judged line by line in Python. Findings name file:line, never a secret's value.
+Tracked files are searched with ``git grep`` (fast, streams, skips binaries).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import IpaiError, ToolError
+from ..core.errors import ToolError
 from ..core.gitstate import git, git_raw
-from ..core.redact import credential_parts, find_secrets
-from ..core.textfile import read_text
 
 GREP_TIMEOUT = 120.0
 
@@ -34,7 +28,7 @@ class Hit:
         return f"{path}:{self.line}"
 
 
-def _grep(repo: Path, *args: str, head: bool = False) -> list[tuple[str, int, str]]:
+def grep(repo: Path, *args: str, head: bool = False) -> list[tuple[str, int, str]]:
     """``git grep -n -I`` over tracked files: (file, line, text). No match is an empty list.
     With ``head`` the search runs in a commit and git prefixes each file with ``<rev>:``."""
     code, out = git(repo, "grep", "-n", "-I", "--no-color", "-z", *args, timeout=GREP_TIMEOUT)
@@ -97,11 +91,11 @@ def is_documentation(file: str) -> bool:
 
 def conflict_markers(repo: Path) -> list[Hit]:
     """Conflict markers in tracked files, each said to be committed at HEAD or a local change."""
-    found = _grep(repo, *_MARKERS)
+    found = grep(repo, *_MARKERS)
     if not found:
         return []
     files = sorted({f for f, _, _ in found})
-    committed = {(f, n) for f, n, _ in _grep(repo, *_MARKERS, "HEAD", "--", *files, head=True)}
+    committed = {(f, n) for f, n, _ in grep(repo, *_MARKERS, "HEAD", "--", *files, head=True)}
     return [
         Hit(
             repo,
@@ -113,122 +107,3 @@ def conflict_markers(repo: Path) -> list[Hit]:
         )
         for f, n, _ in found
     ]
-
-
-# Prefilters for git grep, one per pattern of pytest_ipai.core.redact (which then judges each line):
-# as narrow as the patterns, so a large data file full of words like "password_hint" costs
-# nothing, and capped per file so no file can flood the check.
-_SECRET_CANDIDATES = (
-    "PRIVATE KEY-----",
-    "gh[pousr]_[A-Za-z0-9]{36}",
-    "github_pat_",
-    "(AKIA|ASIA)[0-9A-Z]{16}",
-    "xox[abposr]-",
-    "eyJ[A-Za-z0-9_-]{8,}[.]eyJ",
-    "://[^:/ @]+:[^@ /]+@",
-    "password[[:space:]]*=",
-    "(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)[\"']?[[:space:]]*[:=]",
-    "bearer[[:space:]]+[A-Za-z0-9._~+/=-]{16}",
-)
-MAX_CANDIDATES_PER_FILE = 1000
-
-
-def _block(path: Path, number: int, line: str) -> str:
-    """A key block from its BEGIN line on (at most 64 lines): one grep line cannot tell a key
-    from a documentation example whose body is an elision."""
-    try:
-        lines = read_text(path, "file", max_bytes=1024 * 1024).splitlines()
-    except IpaiError:
-        return line
-    return "\n".join(lines[number - 1 : number + 63]) or line
-
-
-ALLOWLIST_PRAGMA = "pragma: allowlist secret"  # detect-secrets' inline convention
-
-
-@dataclass
-class SecretScan:
-    hits: list[Hit]
-    files_tracked: int
-    suppressed: dict[str, int]  # why -> how many candidate lines were let through
-
-
-def scan_secrets(repo: Path, ignore: list[str], secret_values: Iterable[str] = ()) -> SecretScan:
-    """``committed_secrets`` with what a reader needs to trust it: how many files git tracks
-    (none scanned is no pass) and how many candidates were suppressed, by reason."""
-    code, out = git_raw(repo, "ls-files", "-z", "--cached")
-    if code != 0:
-        raise ToolError(f"git ls-files failed in {repo}")
-    suppressed: dict[str, int] = {}
-    hits = committed_secrets(repo, ignore, secret_values, suppressed)
-    return SecretScan(hits, sum(1 for name in out.split("\0") if name), suppressed)
-
-
-def committed_secrets(
-    repo: Path,
-    ignore: list[str],
-    secret_values: Iterable[str] = (),
-    suppressed: dict[str, int] | None = None,
-) -> list[Hit]:
-    """Credential-shaped strings in tracked files, and the values of the secrets the config
-    names committed verbatim (in any form a program writes them). Lines under
-    ``params.ignore_paths`` or marked ``pragma: allowlist secret`` are counted in
-    ``suppressed``, not reported."""
-    counts = suppressed if suppressed is not None else {}
-    args = ["-i", "-E", f"--max-count={MAX_CANDIDATES_PER_FILE}"]
-    for pattern in _SECRET_CANDIDATES:
-        args += ["-e", pattern]
-    found = _grep(repo, *args)
-    values = sorted(credential_parts(secret_values))
-    if values:
-        fixed = ["-F", f"--max-count={MAX_CANDIDATES_PER_FILE}"]
-        for value in values:
-            fixed += ["-e", value]
-        found += _grep(repo, *fixed)
-    hits: dict[tuple[str, int, str], Hit] = {}
-    for file, number, text in found:
-        if any(fnmatch.fnmatch(file, pattern) for pattern in ignore):
-            counts["ignore_paths"] = counts.get("ignore_paths", 0) + 1
-            continue
-        if ALLOWLIST_PRAGMA in text:
-            counts["allowlist_pragma"] = counts.get("allowlist_pragma", 0) + 1
-            continue
-        if "PRIVATE KEY-----" in text:
-            text = _block(repo / file, number, text)  # is it a key, or a documented shape?
-        for finding in find_secrets(text, values):
-            hits.setdefault((file, number, finding.kind), Hit(repo, file, number, finding.kind))
-    return sorted(hits.values(), key=lambda h: (h.file, h.line, h.what))
-
-
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-HISTORY_TIMEOUT = 300.0
-
-
-def history_secrets(
-    repo: Path, ignore: list[str], secret_values: Iterable[str] = (), max_commits: int = 1000
-) -> list[Hit]:
-    """Secrets in the lines the last ``max_commits`` commits added (a secret removed from the
-    tree is still in the history): each hit's ``what`` names the kind and the commit."""
-    code, out = git_raw(
-        repo, "log", f"--max-count={max_commits}", "-p", "-U0", "--no-color", "--no-ext-diff",
-        "--format=commit %H", timeout=HISTORY_TIMEOUT,
-    )  # fmt: skip
-    if code != 0:
-        raise ToolError(f"git log failed in {repo}")
-    values = sorted(credential_parts(secret_values))
-    hits: dict[tuple[str, str, str], Hit] = {}
-    commit, file, number = "", "", 0
-    for line in out.splitlines():
-        if line.startswith("commit "):
-            commit = line[7:19]
-        elif line.startswith("+++ "):
-            file = line[6:] if line.startswith("+++ b/") else ""
-        elif (hunk := _HUNK.match(line)) is not None:
-            number = int(hunk.group(1))
-        elif line.startswith("+") and file:
-            if not any(fnmatch.fnmatch(file, p) for p in ignore) and ALLOWLIST_PRAGMA not in line:
-                for finding in find_secrets(line[1:], values):
-                    what = f"{finding.kind}, added in {commit}"
-                    hits.setdefault((file, finding.kind, commit), Hit(repo, file, number, what))
-            number += 1
-    return sorted(hits.values(), key=lambda h: (h.file, h.line, h.what))

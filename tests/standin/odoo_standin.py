@@ -69,6 +69,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--traceback-every", type=int, default=0)
     parser.add_argument("--no-db-selected", action="store_true")
     parser.add_argument("--not-odoo", action="store_true")
+    parser.add_argument(
+        "--leak",
+        metavar="TEXT",
+        help="say TEXT where a careless server would: a response header, the health body, a "
+        "logged exception (what redaction must catch)",
+    )
     args = parser.parse_args(argv)
     args.gevent_port = args.gevent_port or args.port + 3
     return args

@@ -107,6 +107,8 @@ def make_handler(args: argparse.Namespace, role: str) -> type[BaseHTTPRequestHan
             self.send_header("X-Content-Type-Options", "nosniff")
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
+            if args.leak:  # as http.server writes it: the UTF-8 bytes, read as Latin-1
+                self.send_header("X-Debug-Note", args.leak.encode().decode("latin-1"))
             self.end_headers()
             self.wfile.write(body)
             self.access_line(status, len(body))
@@ -178,6 +180,13 @@ def make_handler(args: argparse.Namespace, role: str) -> type[BaseHTTPRequestHan
             self.send(404, b"<!doctype html>\n<title>404 Not Found</title>\n", "text/html")
 
         def health(self, query: str) -> None:
+            if args.leak:
+                try:
+                    raise ConnectionError(f"could not reach the pooler with {args.leak!r}")
+                except ConnectionError:
+                    http_log.exception("Health check failed for %s", args.leak)
+                body = {"status": "fail", "error": f"pooler login {args.leak} refused"}
+                return self.send(503, json.dumps(body).encode(), "application/json")
             if "db_server_status" in parse_qs(query):
                 ok = db_ok(args.dsn)
                 body = {"status": "pass" if ok else "fail", "db_server_status": ok}

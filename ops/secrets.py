@@ -1,0 +1,67 @@
+"""``ipai secrets``: the committed-secrets scan of the stack repository on the command line,
+and the baseline that records accepted findings with a reason."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from pytest_ipai.config.policy import load_policy
+from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
+from pytest_ipai.core.gitstate import toplevel
+
+GATE = "secrets.none_committed"
+
+
+def add_command(commands: Any, add_config_options: Any) -> None:
+    p_sec = commands.add_parser("secrets", help="committed secrets in the stack repository")
+    sec = p_sec.add_subparsers(dest="secrets_command", required=True, parser_class=type(p_sec))
+    p_scan = sec.add_parser("scan", help="list the findings the gate would fail on")
+    add_config_options(p_scan)
+    p_base = sec.add_parser("baseline", help="accept today's findings, each with a reason")
+    add_config_options(p_base)
+    p_base.add_argument("--reason", required=True, help="why they are accepted (recorded)")
+
+
+def cmd_secrets(
+    args: argparse.Namespace, load_config: Callable[[argparse.Namespace], StackConfig]
+) -> int:
+    # Here, not at the top: detect-secrets is only loaded by the command that scans.
+    from pytest_ipai.rules.secret_baseline import (
+        DEFAULT_NAME,
+        baseline_name,
+        load_baseline,
+        write_baseline,
+    )
+    from pytest_ipai.rules.secret_scan import grouped, history_secrets, scan_secrets
+
+    config = load_config(args)
+    repo = toplevel(config.repo_root)
+    if repo is None:
+        raise IpaiError(f"{config.repo_root}: the stack is not a git work tree")
+    gate = load_policy(config.env.policy_file).gates.get(GATE)
+    params = gate.params if gate is not None else {}
+    ignore = list(params.get("ignore_paths", []))
+    baseline = load_baseline(repo, baseline_name(params.get("baseline", DEFAULT_NAME)))
+    scan = scan_secrets(repo, ignore, config.secret_values(), baseline)
+    if params.get("history", False) and args.secrets_command == "scan":
+        depth = int(params.get("history_max_commits", 1000))
+        history_secrets(repo, ignore, config.secret_values(), depth, baseline, scan)
+    if args.secrets_command == "baseline":
+        if not args.reason.strip():
+            raise IpaiError("--reason: say why these findings are accepted")
+        rows = [(f.file, f.line, f.kind, f.hashed) for f in scan.findings]
+        added = write_baseline(repo, baseline, rows, args.reason.strip())
+        print(f"{repo / baseline.name}: {added} finding(s) accepted with the reason given")
+        return EXIT_OK
+    for text in grouped(scan.findings):
+        print(text)
+    quiet = ", ".join(f"{n} {why}" for why, n in scan.suppressed_counts().items())
+    skipped = ", ".join(f"{n} {why}" for why, n in scan.skipped.items())
+    summary = f"{scan.files_scanned} of {scan.files_tracked} tracked files scanned"
+    summary += f" (skipped: {skipped})" if skipped else ""
+    summary += f"; {len(scan.findings)} finding(s)"
+    print(summary + (f"; suppressed: {quiet}" if quiet else ""))
+    return EXIT_GATE_FAILED if scan.findings else EXIT_OK
