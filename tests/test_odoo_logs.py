@@ -72,6 +72,33 @@ def test_chunk_boundaries_do_not_matter(cuts: list[int]) -> None:
     )
 
 
+def _coloured(log: bytes) -> bytes:
+    """The log as Odoo writes it to a TTY: each level in its colour sequences (ColoredFormatter:
+    foreground, background, the level, reset)."""
+    colours = {b"INFO": 32, b"WARNING": 33, b"ERROR": 31, b"CRITICAL": 37}
+    for level, colour in colours.items():
+        seq = b"\x1b[1;%dm\x1b[1;49m%s\x1b[0m" % (colour, level)
+        log = re.sub(rb"(?m)^(\S+ \S+ \d+ )" + level + b" ", rb"\g<1>" + seq + b" ", log)
+    return log
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, len(_coloured(LOG)) - 1), max_size=12, unique=True))
+def test_a_tty_coloured_log_reads_as_the_plain_one(cuts: list[int]) -> None:
+    tty = _coloured(LOG)
+    assert tty.count(b"\x1b[") == 3 * len(re.findall(rb"(?m)^2026-", LOG))  # every level
+    points = [0, *sorted(cuts), len(tty)]
+    chunks: list[bytes | str] = [tty[a:b] for a, b in itertools.pairwise(points)]  # cut anywhere
+    plain = scan_chunks([LOG], count_access=True)
+    for given_as in (chunks, [tty.decode("utf-8", "surrogateescape")]):  # bytes, or text
+        scan = scan_chunks(given_as, count_access=True)
+        assert [r.text for r in scan.samples] == [r.text for r in plain.samples]
+        assert (scan.errors, scan.access_total, scan.access_5xx) == (
+            plain.errors, plain.access_total, plain.access_5xx,
+        )  # fmt: skip
+        assert not any("\x1b" in r.text or "\x1b" in r.message for r in scan.samples)
+
+
 def test_garbage_only_and_empty_logs(tmp_path: Path) -> None:
     path = tmp_path / "odoo.log"
     path.write_bytes(b"\x00\x01 not odoo\n" * 1000)

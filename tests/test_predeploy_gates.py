@@ -4,6 +4,7 @@ stack and fails with each of its error classes when the stack is broken that way
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -348,3 +349,32 @@ def test_pack_records_commits_and_model_versions(demo_stack: Path) -> None:
         name: entry["commit"] for name, entry in lock.items()
     }
     assert manifest["tools"]["manifestoo-core"]
+
+
+def test_a_stack_without_oca_repositories_passes_what_it_does_not_declare(
+    demo_stack: Path,
+) -> None:
+    """Odoo CE plus in-house addons only: the OCA gates read a manifest that declares nothing,
+    so they pass and say so; every other gate judges what is there."""
+    manifest = demo_stack / "config" / "addons_manifest.oca_ipai.json"
+    data = json.loads(manifest.read_text())
+    data["oca_repositories"], data["oca_must_have_modules"] = [], {}
+    manifest.write_text(json.dumps(data))
+    config = demo_stack / "ipai.toml"
+    config.write_text(config.read_text().replace(
+        'addons_path = ["addons/oca/queue", "addons/oca/server-tools", "addons/oca/web", '
+        '"addons/ipai"]', 'addons_path = ["addons/ipai"]'))  # fmt: skip
+    for name in ("queue", "server-tools", "web"):
+        shutil.rmtree(demo_stack / "addons" / "oca" / name)
+    commit(demo_stack, "no OCA")
+    results = suite(demo_stack)
+    for gate in ("oca.repos_present", "oca.repos_ref", "oca.must_have"):
+        assert results[gate]["status"] == "pass", results[gate]["message"]
+        measured = results[gate]["measurements"]
+        assert measured["nothing_declared"] is True
+        assert measured["notices"]["nothing_declared"]["count"] == 1
+    notices = {g: str(results[g]["measurements"].get("notices")) for g in results}
+    assert "addons_manifest.oca_ipai.json declares no OCA repository" in notices["oca.repos_ref"]
+    assert "declares no must-have module" in notices["oca.must_have"]
+    # The demo's own addons need OCA modules: nothing declared does not mean nothing needed.
+    assert results["addons.dependencies"]["error_class"] == "unresolved_dependency"

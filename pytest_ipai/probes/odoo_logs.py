@@ -87,8 +87,31 @@ def _complete(buffer: bytes) -> int:
     return cut + 1 if cut >= 0 else 0
 
 
+# Odoo colours the level when its output is a TTY (a container run with -t): "\x1b[1;31m
+# \x1b[1;49mERROR\x1b[0m". CSI sequences go before parsing, so such a log reads as a plain one.
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_ANSI_TAIL = 32  # longer than any sequence Odoo or a terminal writes
+
+
+def plain_chunks(chunks: Iterable[bytes | str]) -> Iterator[bytes]:
+    """The chunks as bytes (text is UTF-8 encoded) without ANSI escape sequences; a sequence
+    cut by a chunk boundary is held back and removed whole."""
+    held = b""
+    for chunk in chunks:
+        data = held + (
+            chunk.encode("utf-8", "surrogateescape") if isinstance(chunk, str) else chunk
+        )
+        held = b""
+        start = data.rfind(b"\x1b", max(0, len(data) - _ANSI_TAIL))
+        if start >= 0 and ANSI.match(data, start) is None and b"\n" not in data[start:]:
+            data, held = data[:start], data[start:]  # maybe the first half of a sequence
+        yield ANSI.sub(b"", data) if b"\x1b" in data else data
+    if held:
+        yield ANSI.sub(b"", held)
+
+
 def scan_chunks(
-    chunks: Iterable[bytes],
+    chunks: Iterable[bytes | str],
     *,
     since: str | None = None,
     until: str | None = None,
@@ -97,7 +120,8 @@ def scan_chunks(
     count_access: bool = False,
     redact: Callable[[str], str] = str,
 ) -> LogScan:
-    """Scan a log given as byte chunks. ``since``/``until``: ``YYYY-MM-DD HH:MM:SS`` (log time).
+    """Scan a log given as chunks (bytes or text, from a TTY or not: colours are dropped first).
+    ``since``/``until``: ``YYYY-MM-DD HH:MM:SS`` (log time).
     ``redact`` is applied to each error record as it is read, before it is cut, fingerprinted
     (digits blanked) or kept: a secret in a log line never reaches a result in any form."""
     scan = LogScan()
@@ -112,7 +136,7 @@ def scan_chunks(
         if count_access:
             _access(buffer, begin, stop, lo, hi, excluded, scan)
 
-    for chunk in chunks:
+    for chunk in plain_chunks(chunks):
         scan.bytes_read += len(chunk)
         first = RECORD_START.search(chunk)
         if first is not None:
