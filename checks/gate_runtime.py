@@ -148,6 +148,10 @@ def judge(gate: GateRecorder, config: StackConfig, samples: list[Roles], where: 
     last = samples[-1]
     if last.master is None:
         return [("workers_missing", f"{where}: no Odoo master process")]
+    if not last.master.alive:
+        state = "a zombie" if last.master.state.startswith("Z") else "stopped"
+        return [("master_stopped", f"{where}: the Odoo master pid {last.master.pid} is {state} "
+                 f"(state {last.master.state}): nothing it owns serves")]  # fmt: skip
     loops = churn(samples)
     looping = {c.role for c in loops}
     findings: Findings = [
@@ -160,6 +164,11 @@ def judge(gate: GateRecorder, config: StackConfig, samples: list[Roles], where: 
         for c in loops
     ]
     gate.measure(f"roles {where}", last.describe())
+    if last.not_alive:  # counted as nothing: the roles below come out short
+        pids = ", ".join(f"{p.pid} ({p.state})" for p in last.not_alive)
+        gate.notice(
+            "workers_not_alive", f"{where}: stopped or zombie children of the master: {pids}"
+        )
     if http > 0:
         if last.mode == "threaded":
             return [

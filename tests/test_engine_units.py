@@ -32,14 +32,14 @@ ODOO = "/usr/bin/python3 /usr/bin/odoo --config /etc/odoo/odoo.conf"
 
 ARGS = "-c /srv/facts/odoo.conf -d of_contacts --workers=2 --max-cron-threads=1"
 BIN = "/opt/odoo/venv/bin/python /opt/odoo/src/odoo-bin"
-# An Odoo 18.0 server seen with ps -e -o pid=,ppid=,ni=,nlwp=,etimes=,args= and ss -H -ltnp
-# (no setproctitle): master, two HTTP workers, the gevent child, a niced cron worker.
-PS = f"""18691     1   0 1 25 {BIN} {ARGS}
-18701 18691   0 2 24 {BIN} {ARGS}
-18702 18691   0 2 24 {BIN} {ARGS}
-18703 18691   0 2 24 {BIN} gevent {ARGS}
-18706 18691  10 2 24 {BIN} {ARGS}
-  900     1   0 1 99 /usr/sbin/sshd -D
+# An Odoo 18.0 server seen with ps -e -o pid=,ppid=,ni=,nlwp=,etimes=,stat=,args= and ss -H
+# -ltnp (no setproctitle): master, two HTTP workers, the gevent child, a niced cron worker.
+PS = f"""18691     1   0 1 25 Sl {BIN} {ARGS}
+18701 18691   0 2 24 Sl {BIN} {ARGS}
+18702 18691   0 2 24 Sl {BIN} {ARGS}
+18703 18691   0 2 24 Sl {BIN} gevent {ARGS}
+18706 18691  10 2 24 SNl {BIN} {ARGS}
+  900     1   0 1 99 Ss /usr/sbin/sshd -D
 """
 SS = """LISTEN 0 16 127.0.0.1:18069 0.0.0.0:* users:(("python",pid=18702,fd=5),("python",pid=18701,fd=5),("python",pid=18691,fd=5))
 LISTEN 0 128 127.0.0.1:18072 0.0.0.0:* users:(("python",pid=18703,fd=3))
@@ -60,6 +60,18 @@ def test_roles_of_a_real_prefork_tree_without_setproctitle() -> None:
     # A declared pid (pidfile, systemd MainPID) wins; one that is not running finds nothing.
     assert find_master(snap, 18691, None) == master
     assert find_master(snap, 4242, 18069) is None
+
+
+def test_stopped_and_zombie_children_hold_no_role() -> None:
+    ps = PS.replace("18702 18691   0 2 24 Sl", "18702 18691   0 2 24 Tl")  # SIGSTOP
+    ps += "18710 18691   0 1 3 Z [python3] <defunct>\n"
+    snap = snapshot(ps)
+    roles = classify(snap, find_master(snap, None, 18069), 18069, 18072)
+    assert roles.pids() == {"http": {18701}, "cron": {18706}, "gevent": {18703}}
+    assert {p.pid: p.state for p in roles.not_alive} == {18702: "Tl", 18710: "Z"}
+    docker = {"Titles": ["PID", "PPID", "NI", "NLWP", "ELAPSED", "STAT", "CMD"],
+              "Processes": [["7", "1", "0", "3", "29", "Ts", ODOO]]}  # fmt: skip
+    assert not parse_top_columns(docker)[7].alive
 
 
 def test_roles_without_socket_facts_use_nice_and_argv() -> None:

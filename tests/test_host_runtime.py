@@ -4,12 +4,14 @@ that differs from the configuration, a gevent child respawning, dead cron thread
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from conftest import postdeploy, set_env_keys
 from loopback import free_port
@@ -135,3 +137,32 @@ def test_the_whole_post_deploy_suite_passes_in_host_mode(stack_db: Any, standin:
         assert len(results) == 9
     finally:
         proxy.close()
+
+
+def test_stopped_and_zombie_processes_are_not_workers(stack_db: Any, standin: Any) -> None:
+    """A stopped HTTP worker still holds the shared socket and its argv; it serves nothing, so
+    it is not counted (workers_missing, named in a notice); a stopped master is master_stopped."""
+    stack, _ = stack_db
+    gevent = free_port()
+    server = standin("--workers", "2", "--gevent-port", str(gevent))
+    host_mode(stack, server.port, gevent, 2)
+    master = psutil.Process(server.proc.pid)
+    http = [c for c in master.children() if c.nice() == 0 and "gevent" not in c.cmdline()]
+    assert len(http) == 2
+    stopped: list[psutil.Process] = []
+    try:
+        http[0].send_signal(signal.SIGSTOP)
+        stopped.append(http[0])
+        result = runtime(stack)
+        assert (result["status"], result["error_class"]) == ("fail", "workers_missing")
+        assert "1 HTTP workers under master pid" in result["message"]
+        notice = result["measurements"]["notices"]["workers_not_alive"]["examples"][0]
+        assert f"{http[0].pid} (T" in notice
+        master.send_signal(signal.SIGSTOP)
+        stopped.append(master)
+        result = runtime(stack)
+        assert (result["status"], result["error_class"]) == ("fail", "master_stopped")
+        assert f"master pid {master.pid} is stopped" in result["message"]
+    finally:
+        for process in stopped:
+            process.send_signal(signal.SIGCONT)

@@ -13,10 +13,16 @@ from .odoo_procs import Proc, Snapshot, parse_ps, parse_ss_owners
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
-PS = ["ps", "-e", "-o", "pid=,ppid=,ni=,nlwp=,etimes=,args="]
+PS = ["ps", "-e", "-o", "pid=,ppid=,ni=,nlwp=,etimes=,stat=,args="]
 SS = ["ss", "-H", "-l", "-t", "-n", "-p"]
 # Docker runs ps on the host with these options; podman reads /proc itself for its descriptors.
-TOP_VARIANTS = ("-eo pid,ppid,ni,nlwp,etimes,args", "pid ppid nice etime args", "-ef")
+TOP_VARIANTS = (
+    "-eo pid,ppid,ni,nlwp,etimes,stat,args",
+    "pid ppid nice etime state args",
+    "-ef",
+)
+# psutil's status names as ps's STAT letters (what Proc.alive reads)
+_STATES = {"zombie": "Z", "stopped": "T", "tracing-stop": "t", "dead": "X", "running": "R"}
 
 
 def local_snapshot() -> Snapshot:
@@ -24,7 +30,7 @@ def local_snapshot() -> Snapshot:
 
     now = time.time()
     procs: dict[int, Proc] = {}
-    attrs = ["pid", "ppid", "cmdline", "nice", "num_threads", "create_time"]
+    attrs = ["pid", "ppid", "cmdline", "nice", "num_threads", "create_time", "status"]
     for process in psutil.process_iter(attrs):
         info: dict[str, Any] = process.info
         if not info.get("cmdline"):
@@ -36,6 +42,7 @@ def local_snapshot() -> Snapshot:
             int(info["nice"] or 0),
             int(info["num_threads"] or 0),
             max(0.0, now - float(info["create_time"] or now)),
+            _STATES.get(str(info.get("status") or ""), "S"),
         )
     # psutil.net_connections() names one pid per socket, while Odoo's master and HTTP workers
     # share one listening socket: Odoo's processes are asked one by one as well.
@@ -112,6 +119,7 @@ _COLUMNS = {
     "nice": ("NI", "NICE"),
     "threads": ("NLWP", "THCNT"),
     "age": ("ELAPSED", "ETIMES"),
+    "state": ("STAT", "STATE", "S"),
     "cmd": ("CMD", "COMMAND", "ARGS"),
 }
 
@@ -142,6 +150,7 @@ def parse_top_columns(top: dict[str, Any]) -> dict[int, Proc]:
             _number(cells, at["nice"]),
             _number(cells, at["threads"]),
             float(_number(cells, at["age"])),
+            cells[at["state"]] if at["state"] is not None else "",
         )
     return procs
 

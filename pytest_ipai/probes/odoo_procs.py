@@ -28,6 +28,13 @@ class Proc:
     nice: int = 0
     threads: int = 0  # 0: unknown
     age: float = 0.0  # seconds since it started
+    state: str = ""  # ps's STAT letter (R, S, D, Z zombie, T stopped...); "" unknown
+
+    @property
+    def alive(self) -> bool:
+        """Running or able to run: a zombie (Z), a stopped (T) or traced (t) process, or a dead
+        one (X) serves nothing, whatever its argv and sockets say."""
+        return self.state[:1] not in ("Z", "T", "t", "X")
 
     @property
     def command(self) -> str:
@@ -61,6 +68,7 @@ class Roles:
     cron: list[Proc] = field(default_factory=list)
     gevent: list[Proc] = field(default_factory=list)
     other: list[Proc] = field(default_factory=list)
+    not_alive: list[Proc] = field(default_factory=list)  # zombie or stopped children
 
     def pids(self) -> dict[str, set[int]]:
         return {
@@ -74,6 +82,7 @@ class Roles:
             "master": self.master.pid if self.master else None,
             "mode": self.mode,
             **{role: sorted(pids) for role, pids in self.pids().items()},
+            "not_alive": {str(p.pid): p.state for p in self.not_alive},
             "threads": self.master.threads if self.master else None,
         }
 
@@ -117,7 +126,9 @@ def classify(
     gevent_owners = snap.owners(gevent_port)
     sockets_known = bool(snap.listeners)
     for child in children:
-        if "WorkerHTTP" in child.command:  # titled by setproctitle, when it is installed
+        if not child.alive:
+            roles.not_alive.append(child)
+        elif "WorkerHTTP" in child.command:  # titled by setproctitle, when it is installed
             roles.http.append(child)
         elif "WorkerCron" in child.command:
             roles.cron.append(child)
@@ -166,20 +177,21 @@ def churn(samples: list[Roles]) -> list[Churn]:
 
 
 def parse_ps(text: str) -> dict[int, Proc]:
-    """``ps -e -o pid=,ppid=,ni=,nlwp=,etimes=,args=`` output, one process per line."""
+    """``ps -e -o pid=,ppid=,ni=,nlwp=,etimes=,stat=,args=`` output, one process per line."""
     procs = {}
     for line in text.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 6 or not parts[0].isdigit():
+        parts = line.split(None, 6)
+        if len(parts) < 7 or not parts[0].isdigit():
             continue
         nice = int(parts[2]) if parts[2].lstrip("-").isdigit() else 0
         procs[int(parts[0])] = Proc(
             int(parts[0]),
             int(parts[1]),
-            tuple(parts[5].split()),
+            tuple(parts[6].split()),
             nice,
             int(parts[3]) if parts[3].isdigit() else 0,
             float(parts[4]) if parts[4].isdigit() else 0.0,
+            parts[5],
         )
     return procs
 
