@@ -109,9 +109,13 @@ def _die_with_parent() -> None:
 
 
 class PrivatePostgres:
-    """A throwaway PostgreSQL cluster on 127.0.0.1:5432 of this process's namespace."""
+    """A throwaway PostgreSQL cluster on 127.0.0.1:``port`` of this process's namespace,
+    initialised with ``initdb_args`` (UTF8 without a locale unless told)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, port: str = PG_PORT, initdb_args: tuple[str, ...] = ("-E", "UTF8", "--no-locale")
+    ) -> None:
+        self.port, self.initdb_args = port, initdb_args
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
         if not found:
             raise IsolationUnavailable(
@@ -131,7 +135,7 @@ class PrivatePostgres:
         shutil.chown(self.root, "postgres", "postgres")
         initdb = [str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
         subprocess.run(
-            [*initdb, "-E", "UTF8", "--no-locale", "--no-sync"],
+            [*initdb, *self.initdb_args, "--no-sync"],
             user="postgres",
             check=True,
             capture_output=True,
@@ -149,7 +153,7 @@ class PrivatePostgres:
         }
         options = [part for key, value in settings.items() for part in ("-c", f"{key}={value}")]
         self.server = subprocess.Popen(
-            [str(self.bindir / "postgres"), "-D", str(data), "-p", PG_PORT, *options],
+            [str(self.bindir / "postgres"), "-D", str(data), "-p", self.port, *options],
             user="postgres",
             stdout=log,
             stderr=log,
@@ -162,7 +166,7 @@ class PrivatePostgres:
                 tail = (self.root / "server.log").read_text(errors="replace")[-500:]
                 raise IsolationUnavailable(f"the test PostgreSQL server exited: {tail}")
             try:
-                dsn = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
+                dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
                 psycopg.connect(dsn, connect_timeout=2).close()
                 return
             except psycopg.OperationalError:

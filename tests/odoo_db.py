@@ -65,12 +65,20 @@ class OdooDb:
 
 
 def make_odoo_db(
-    base: Path, partners: int = 60_000, files: int = 200, server: str = ADMIN_DSN
+    base: Path,
+    partners: int = 60_000,
+    files: int = 200,
+    server: str = ADMIN_DSN,
+    encoding: str | None = None,
 ) -> OdooDb:
-    """An Odoo-shaped database on ``server`` (the machine's PostgreSQL unless told)."""
+    """An Odoo-shaped database on ``server`` (the machine's PostgreSQL unless told), in the
+    cluster's default encoding or ``encoding``."""
     name = f"ipai_test_{secrets.token_hex(4)}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if encoding:
+        create += sql.SQL(" ENCODING {} TEMPLATE template0").format(sql.Literal(encoding))
     with admin(server=server) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     filestore = base / "filestore" / name
     with admin(name, server) as conn:
         conn.execute(SCHEMA)

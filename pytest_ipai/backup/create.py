@@ -132,6 +132,10 @@ def create_backup(
             snapshot = scalar(conn, "SELECT pg_export_snapshot()")
             facts = snapshot_facts(conn)
             server = scalar(conn, "SHOW server_version")
+            locale = conn.execute(
+                "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+                "WHERE datname = current_database()"
+            ).fetchone()
             # The snapshot lives while this transaction is open: pg_dump sees exactly it.
             proc = run(
                 pg_dump_argv(target, snapshot, staging / DUMP),
@@ -154,6 +158,10 @@ def create_backup(
             "files": {name: file_digest(staging / name) for name in (DUMP, FILESTORE)},
             "pg_dump_version": pg_tool_version("pg_dump"),
             "server_version": server,
+            # what a verification's scratch copy and a restore are created with
+            "database_locale": dict(zip(("encoding", "collate", "ctype"), locale, strict=True))
+            if locale
+            else None,
             "deploy_sha": deploy_sha,
             "started_at": iso(started),
             "finished_at": iso(utc_now()),

@@ -11,9 +11,9 @@ from pathlib import Path
 from ..core.errors import IpaiError
 from ..probes.database import DB_NAME, Target, connect
 from .create import DUMP, FILESTORE
-from .pg import create_database, database_exists, drop_database, rename_database
+from .pg import create_database, database_exists, database_locale, drop_database, rename_database
 from .store import Backup
-from .verify import checksum_problems, restore_dump
+from .verify import checksum_problems, restore_dump, source_locale
 
 NEUTRALIZE = (
     # Crons off, except the garbage collector Odoo itself needs.
@@ -98,7 +98,10 @@ def restore_backup(
         steps.append(f"backed up the existing {dbname} to {saved}")
     restoring = f"{dbname}_ipai_restoring"
     drop_database(target, restoring)
-    create_database(target, restoring)
+    like = source_locale(backup, target) or (database_locale(target, dbname) if exists else None)
+    create_database(target, restoring, like)
+    if like is None:
+        steps.append("encoding and locale: the cluster's defaults (none recorded or known)")
     error = restore_dump(backup.path / DUMP, target, restoring)
     if error:
         drop_database(target, restoring)

@@ -17,7 +17,7 @@ from ..core.proc import run
 from ..core.timeutil import iso, utc_now
 from ..probes.database import Target, connect
 from .create import DUMP, FILESTORE, PG_DUMP_TIMEOUT, file_digest, scalar, tool_failure
-from .pg import create_database, drop_database
+from .pg import DatabaseLocale, create_database, database_locale, drop_database
 from .store import VERIFICATION, Backup
 
 
@@ -94,6 +94,13 @@ def count_problems(backup: Backup, target: Target, dbname: str) -> list[str]:
     return problems
 
 
+def source_locale(backup: Backup, target: Target) -> DatabaseLocale | None:
+    """The encoding and locale a copy of the backup's database must have: as recorded at backup
+    time, else (a backup from before they were recorded) the live database's, if it exists."""
+    recorded = DatabaseLocale.from_dict(backup.manifest.get("database_locale"))
+    return recorded or database_locale(target, target.dbname)
+
+
 def verify_backup(backup: Backup, target: Target) -> dict[str, Any]:
     reasons = checksum_problems(backup)
     if not reasons:
@@ -103,12 +110,17 @@ def verify_backup(backup: Backup, target: Target) -> dict[str, Any]:
     if not reasons:
         scratch = f"ipai_verify_{target.dbname[:36]}_{secrets.token_hex(6)}"
         try:
-            create_database(target, scratch)
+            like = source_locale(backup, target)
+            create_database(target, scratch, like)
             error = restore_dump(backup.path / DUMP, target, scratch)
             if error:
                 reasons.append(f"{DUMP}: restore failed: {error}")
             else:
                 reasons += count_problems(backup, target, scratch)
+                made = database_locale(target, scratch)
+                if like is not None and made != like:
+                    got = made.describe() if made else "nothing"
+                    reasons.append(f"scratch copy has {got}, the source {like.describe()}")
         except IpaiError as exc:
             reasons.append(exc.message)
         finally:
