@@ -4,6 +4,7 @@ odoo.conf is safe for the environment."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from pytest_ipai.rules.compose import (
     load_compose,
     published_ports,
 )
+from pytest_ipai.rules.odoo_cli import CommandLine, parse_odoo_args, service_command
 from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 pytestmark = [pytest.mark.predeploy]
@@ -76,14 +78,25 @@ def test_odoo_conf_safe(ipai_gate: GateRecorder, ipai_config: StackConfig) -> No
     )
     try:
         path = ipai_config.base_dir / conf
+        cli, cli_file = _odoo_command_line(ipai_config)
         findings = check_odoo_conf(
             path,
             production=env.production,
             behind_proxy=behind_proxy,
             committed=path.is_file() and tracked(path),
+            cli=cli,
+            cli_committed=cli_file is not None and tracked(cli_file),
         )
     except IpaiError as exc:
         ipai_gate.error("config_invalid", exc.message)
+    if cli is not None:
+        ipai_gate.measure("command_line", {"origin": cli.origin, "options": sorted(cli.options)})
+        for key in cli.unknown:
+            ipai_gate.notice(
+                "command_line_variable",
+                f"{cli.origin}: {key} comes from a variable without a default: judged from "
+                f"{path.name}",
+            )
     ipai_gate.measure("findings", len(findings))
     ipai_gate.blob(
         "odoo-conf-findings.json",
@@ -102,3 +115,25 @@ def test_odoo_conf_safe(ipai_gate: GateRecorder, ipai_config: StackConfig) -> No
     ipai_gate.fail_findings(
         [(f.error_class, f.message) for k in order for f in findings if f.error_class == k]
     )
+
+
+def _odoo_command_line(config: StackConfig) -> tuple[CommandLine | None, Path | None]:
+    """The Odoo server's command line: ``odoo_args`` of the environment (a host-mode server),
+    else the Odoo service's command as the environment's compose files merge it."""
+    env = config.env
+    args = env.raw.get("odoo_args")
+    if isinstance(args, list):
+        return parse_odoo_args([str(a) for a in args], f"environments.{env.name}.odoo_args"), (
+            config.file
+        )
+    service = (env.raw.get("services") or {}).get("odoo")
+    files = [config.base_dir / str(name) for name in env.raw.get("compose_files") or []]
+    if not service or not files:
+        return None, None
+    loaded = [(str(f), load_compose(f)) for f in files]
+    found = service_command(loaded, str(service))
+    if found is None:
+        return None, None
+    words, origin = found
+    source = next(f for f in reversed(files) if f.name == origin.split(":", 1)[0])
+    return parse_odoo_args(words, origin), source

@@ -34,6 +34,7 @@ from pytest_ipai.deploy.upgrade_plan import (
 from pytest_ipai.evidence.publish import recover_orphans
 
 from . import gate
+from .deploy_reverify import reverify, reverify_policy
 from .deploy_run import DeployRun
 from .deploy_steps import (
     compose_up,
@@ -112,7 +113,6 @@ def _deploy_locked(
         save_state(state_file, state)
     previous = run_.previous_sha = head(repo)
     plan = UpgradePlan()
-    upgrade_ran = False
     backup: Backup | None = None
     try:
         with run_.step("fetch"):
@@ -154,14 +154,18 @@ def _deploy_locked(
             compose_up(config, deploy_cfg, record)
         with run_.step("upgrade") as record:
             plan = upgrade_plan(config, before)
-            fields["upgrade"] = {**plan.to_dict(), "ran": False}
+            fields["upgrade"] = {**plan.to_dict(), "ran": False, "exit_code": None}
             if plan.empty:
                 record.status = "skipped"
                 record.note("every module is at its disk version")
             else:
-                upgrade_ran = True
-                fields["upgrade"]["ran"] = True
-                run_upgrade(config, deploy_cfg, plan, sha, record)
+                outcome: dict[str, Any] = {}
+                try:
+                    run_upgrade(config, deploy_cfg, plan, sha, record, outcome)
+                finally:  # attempted counts, failed or not: the database may have changed
+                    fields["upgrade"].update(
+                        ran=bool(outcome.get("attempted")), exit_code=outcome.get("exit_code")
+                    )
                 record.note(f"update {plan.update or '-'}; install {plan.install or '-'}")
         with run_.step("postdeploy") as record:
             pack, code, decision = postdeploy(
@@ -187,6 +191,8 @@ def _deploy_locked(
 
     verdict = fields["verdict"]
     stamp = iso(since)
+    upgrade_ran = bool((fields.get("upgrade") or {}).get("ran"))
+    fields["database_restored"] = False
     if verdict == "promote":
         maintenance_off(flag)
         state.update(
@@ -197,9 +203,11 @@ def _deploy_locked(
             last_deploy_result="promoted",
             last_backup_id=fields["backup_id"],
             upgrade_ran=upgrade_ran,
+            database_restored=False,
             maintenance=None,
         )
         save_state(state_file, state)
+        fields["maintenance"] = {"on": False, "why": "promoted"}
         return run_.finish("promoted", EXIT_OK, None, **fields), EXIT_OK
     if verdict == "hold":
         state.update(
@@ -209,8 +217,10 @@ def _deploy_locked(
             last_deploy_result="held",
             last_backup_id=fields["backup_id"],
             upgrade_ran=upgrade_ran,
+            database_restored=False,
         )
         save_state(state_file, state)
+        fields["maintenance"] = {"on": True, "why": "held: a human decides"}
         held = failure or DeployError(
             "deploy_held", f"decision hold ({fields['rule']}): a human decides"
         )
@@ -221,15 +231,18 @@ def _deploy_locked(
             "rollback_decided",
             f"decision rollback ({fields['rule']}): {(decision or {}).get('reason', '')}",
         )
-    ok = roll_back(config, deploy_cfg, run_, previous, backup if upgrade_ran else None)
+    ok, restored = roll_back(config, deploy_cfg, run_, previous, backup if upgrade_ran else None)
+    fields["database_restored"] = restored
     state.update(
         deployed_sha=previous,
         previous_sha=sha,
         last_deploy_timestamp=iso(utc_now()),
         last_deploy_result="rolled_back" if ok else "rollback_failed",
-        upgrade_ran=False,
+        upgrade_ran=upgrade_ran,
+        database_restored=restored,
     )
-    save_state(state_file, state)  # maintenance stays on, owned by this run
+    fields["maintenance"] = after_rollback(config, deploy_cfg, state, ok)
+    save_state(state_file, state)
     overall = "rolled_back" if ok else "rollback_failed"
     return run_.finish(overall, EXIT_GATE_FAILED, failure, **fields), EXIT_GATE_FAILED
 
@@ -240,10 +253,11 @@ def roll_back(
     run_: DeployRun,
     to_sha: str,
     backup: Backup | None,
-) -> bool:
-    """Previous code and containers, the database if ``backup`` is given, then verify again.
-    Returns whether the stack verified healthy afterwards."""
+) -> tuple[bool, bool]:
+    """Previous code and containers, the database if ``backup`` is given, then verify again by
+    the ``[reverify]`` policy. Returns (healthy afterwards, database restored)."""
     repo = config.repo_root
+    restored = False
     try:
         with run_.step("rollback_code") as record:
             git_step(repo, "reset", "--quiet", "--hard", to_sha)
@@ -253,20 +267,34 @@ def roll_back(
         if backup is not None:
             with run_.step("rollback_database") as record:
                 record.note("; ".join(restore(config, backup)))
+            restored = True
         else:
             run_.skip("rollback_database", "the upgrade did not run: the database was not touched")
         since = utc_now().strftime("%Y-%m-%d %H:%M:%S")
         with run_.step("reverify") as record:
-            pack, code, _ = postdeploy(config, deploy_cfg, since)
-            run_.evidence["reverify"] = str(pack) if pack else None
-            record.note(f"post-deploy suite after the rollback: exit {code}")
-            if code != 0:
-                raise DeployError(
-                    "reverify_failed", f"the stack is not healthy after the rollback; see {pack}"
-                )
+            reverify(config, deploy_cfg, run_, record, since)
     except DeployError:
-        return False
-    return True
+        return False, restored
+    return True, restored
+
+
+def after_rollback(
+    config: StackConfig, deploy_cfg: dict[str, Any], state: dict[str, Any], ok: bool
+) -> dict[str, Any]:
+    """Maintenance after a rollback: off when it verified and the policy says so (the default),
+    else on, saying why. Updates ``state``; returns what deploy_result.json records."""
+    if ok and reverify_policy(config).maintenance == "off":
+        maintenance_off(maintenance_path(config, deploy_cfg))
+        state["maintenance"] = None
+        return {"on": False, "why": "the rollback verified healthy (reverify.maintenance = off)"}
+    why = (
+        "the rollback verified healthy; reverify.maintenance = on: a human ends it"
+        if ok
+        else "the rollback did not verify healthy: a human decides"
+    )
+    if state.get("maintenance"):
+        state["maintenance"]["reason"] = why
+    return {"on": True, "why": why}
 
 
 # --------------------------------------------------------------------------- rollback
@@ -303,8 +331,9 @@ def rollback(config: StackConfig, to_sha: str | None) -> tuple[dict[str, Any], i
     try:
         state = load_state(state_file)
         backup = None
-        if (
+        if (  # the database holds an upgrade nobody has undone yet
             state.get("upgrade_ran")
+            and not state.get("database_restored")
             and state.get("last_backup_id")
             and state.get("deployed_sha") != target
         ):
@@ -312,18 +341,17 @@ def rollback(config: StackConfig, to_sha: str | None) -> tuple[dict[str, Any], i
             assert root is not None
             backup = find(root, config.env.name, str(state["last_backup_id"]))
             fields["backup_id"] = backup.id
-        ok = roll_back(config, deploy_cfg, run_, target, backup)
+        ok, restored = roll_back(config, deploy_cfg, run_, target, backup)
+        fields["database_restored"] = restored
         state.update(
             deployed_sha=target,
             previous_sha=state.get("deployed_sha"),
             last_deploy_timestamp=iso(utc_now()),
             last_deploy_result="rolled_back" if ok else "rollback_failed",
             last_run_id=run_.run_id,
-            upgrade_ran=False,
+            database_restored=bool(state.get("database_restored")) or restored,
         )
-        if ok:
-            maintenance_off(maintenance_path(config, deploy_cfg))
-            state["maintenance"] = None
+        fields["maintenance"] = after_rollback(config, deploy_cfg, state, ok)
         save_state(state_file, state)
         if ok:
             return run_.finish("rolled_back", EXIT_OK, None, **fields), EXIT_OK

@@ -236,8 +236,15 @@ def compose_up(config: StackConfig, deploy: dict[str, Any], record: Any) -> None
 
 
 def run_upgrade(
-    config: StackConfig, deploy: dict[str, Any], plan: UpgradePlan, sha: str, record: Any
+    config: StackConfig,
+    deploy: dict[str, Any],
+    plan: UpgradePlan,
+    sha: str,
+    record: Any,
+    outcome: dict[str, Any],
 ) -> None:
+    """Run the upgrade command; ``outcome`` gets ``attempted`` and ``exit_code`` as they become
+    true, so what the state says is what happened even when it fails."""
     template = deploy.get("upgrade_command")
     wanted = ", ".join(plan.update + plan.install)
     if not template:
@@ -256,7 +263,9 @@ def run_upgrade(
     }
     argv = fill(template, values, f"environments.{config.env.name}.deploy.upgrade_command")
     timeout = float(deploy.get("upgrade_timeout_minutes", 30)) * 60
+    outcome.update(attempted=True, exit_code=None)  # from here on the database may change
     proc = run(argv, timeout=timeout, cwd=config.repo_root)
+    outcome["exit_code"] = proc.returncode
     record.blob(
         "upgrade output", f"$ {' '.join(argv)}\n{proc.stdout[-50000:]}\n{proc.stderr[-50000:]}"
     )
@@ -267,14 +276,17 @@ def run_upgrade(
 
 
 def postdeploy(
-    config: StackConfig, deploy: dict[str, Any], since: str
+    config: StackConfig, deploy: dict[str, Any], since: str, layer: Path | None = None
 ) -> tuple[Path | None, int, dict[str, Any] | None]:
+    """The post-deploy suite with a decision; ``layer``: a policy file over the environment's
+    (a rollback's re-verification params)."""
     pack, code = gate.run_suite(
         "postdeploy",
         config,
         workers=int(deploy.get("postdeploy_workers", 2)),
         evidence_root=config.env.evidence_root,
-        extra=["--ipai-decide", "--ipai-since", since],
+        extra=["--ipai-decide", "--ipai-since", since]
+        + (["--ipai-policy-layer", str(layer)] if layer else []),
     )
     decision = None
     if pack is not None and (pack / "decision.json").is_file():

@@ -129,6 +129,10 @@ suite = "predeploy"
 enabled = false
 [gates."http.error_rate"]
 params = { window_minutes = 10, min_samples = 1, max_rate = 0.05 }
+[decision.reverify]
+# The bundled reverify min_samples (5) stands; the wait for traffic is short in tests.
+max_wait_seconds = 25
+retry_seconds = 2
 """
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import IPAI, run_ipai
-from deploy_bed import DeployBed, git, make_deploy_bed
+from deploy_bed import POLICY, DeployBed, git, make_deploy_bed
 from hostd_bed import TOKEN
 from odoo_db import drop_test_databases, fingerprint
 
@@ -91,6 +91,7 @@ def test_a_good_release_is_promoted_with_its_upgrade(site: DeployBed) -> None:
         "update": ["ipai_core"],
         "install": [],
         "ran": True,
+        "exit_code": 0,
         "reasons": {"ipai_core": "database 18.0.1.0.0, disk 18.0.1.0.1"},
     }
     assert [s["name"] for s in result["steps"]] == [
@@ -124,7 +125,8 @@ def rolled_back(
     assert (result["overall"], result["sha"], result["previous_sha"]) == ("rolled_back", bad, good)
     state = site.state()
     assert state["last_known_good_sha"] == good and state["previous_sha"] == bad
-    assert state["maintenance"]["run_id"] == result["run_id"]  # stays on, owned by this run
+    # Verified healthy again: maintenance ends (the bundled reverify.maintenance = "off").
+    assert state["maintenance"] is None and not result["maintenance"]["on"]
     names = [s["name"] for s in result["steps"]]
     assert names[-4:] == ["rollback_code", "rollback_compose", "rollback_database", "reverify"]
     assert result["steps"][-1]["status"] == "pass"  # the old release verified healthy again
@@ -139,6 +141,9 @@ def test_a_release_whose_health_fails_is_rolled_back(site: DeployBed) -> None:
     assert (
         result["steps"][-2]["status"] == "skipped"
     )  # no upgrade ran: the database was not touched
+    assert result["upgrade"]["ran"] is False and result["database_restored"] is False
+    # The suite's own requests since the rollback reach the reverify min_samples (5).
+    assert result["steps"][-1]["detail"].startswith("healthy: ")
 
 
 def test_a_release_with_too_many_5xx_is_rolled_back(site: DeployBed) -> None:
@@ -163,6 +168,8 @@ def test_a_release_with_too_many_5xx_is_rolled_back(site: DeployBed) -> None:
         thread.join(5)
     result = rolled_back(site, proc, good, bad)
     assert result["rule"] == "trigger:error_rate_exceeded"
+    # Steady traffic: enough samples since the rollback, judged and passed.
+    assert result["steps"][-1]["detail"].startswith("healthy: ")
 
 
 def test_a_failed_module_upgrade_restores_the_database(site: DeployBed) -> None:
@@ -172,6 +179,11 @@ def test_a_failed_module_upgrade_restores_the_database(site: DeployBed) -> None:
     result = rolled_back(site, site.deploy(bad), good, bad)
     assert result["error_class"] == "module_upgrade_failed" and result["step_failed"] == "upgrade"
     assert result["steps"][-2]["status"] == "pass"  # rollback_database ran
+    # The state says what happened: the upgrade ran (and failed), the database was restored.
+    assert result["upgrade"]["ran"] is True and result["upgrade"]["exit_code"] not in (0, None)
+    assert result["database_restored"] is True
+    state = site.state()
+    assert (state["upgrade_ran"], state["database_restored"]) == (True, True)
     assert fingerprint(site.db.name) == before
     pack = Path(result["evidence"]["deploy-dev"])
     results = json.loads((pack / "results.json").read_text())["results"]
@@ -200,6 +212,33 @@ def test_a_release_that_loses_its_database_gets_it_back(site: DeployBed) -> None
     assert site.db.query(
         "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
     ) == [("18.0.1.0.0",)]
+
+
+def test_a_rollback_that_saw_too_little_ends_as_the_policy_says(site: DeployBed) -> None:
+    """Too little traffic since the rollback for http.error_rate (min_samples 1000 here): with
+    the bundled reverify.inconclusive = "accept" the rollback waits, runs the suite again, and
+    ends rolled_back; with "fail" nothing proves it healthy, so it ends rollback_failed and
+    maintenance stays on, saying why."""
+    quiet = POLICY + '[decision.reverify.params."http.error_rate"]\nmin_samples = 1000\n'
+    good = site.release("quiet reverify", files={"deploy/policy.toml": quiet})
+    assert site.deploy(good).returncode == 0, site.result()
+    bad = site.release("slow start", flags=["--start-delay", "600"])
+    result = rolled_back(site, site.deploy(bad), good, bad)
+    assert "healthy; too little traffic to judge http.error_rate" in result["steps"][-1]["detail"]
+    assert "reverify-2" in result["evidence"]  # it waited and ran the suite again
+    strict = quiet.replace("[decision.reverify]\n", '[decision.reverify]\ninconclusive = "fail"\n')
+    good = site.release("strict reverify", files={"deploy/policy.toml": strict})
+    assert site.deploy(good).returncode == 0, site.result()
+    bad = site.release("slow start again", flags=["--start-delay", "601"])
+    proc = site.deploy(bad)
+    assert proc.returncode == 1
+    result = check_consistent(site, good)
+    assert result["overall"] == "rollback_failed"
+    assert "too little traffic to judge http.error_rate" in result["steps"][-1]["detail"]
+    assert result["maintenance"]["on"] and "did not verify" in result["maintenance"]["why"]
+    state = site.state()
+    assert state["maintenance"]["run_id"] == result["run_id"]
+    assert "did not verify" in state["maintenance"]["reason"]
 
 
 def test_refusals_name_their_class(site: DeployBed) -> None:

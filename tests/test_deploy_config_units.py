@@ -8,6 +8,7 @@ import pytest
 
 from pytest_ipai.core.errors import InputError
 from pytest_ipai.rules.compose import allowed, image_unpinned, images, load_compose, published_ports
+from pytest_ipai.rules.odoo_cli import parse_odoo_args, service_command
 from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 
@@ -172,3 +173,36 @@ def test_unreadable_conf(tmp_path: Path, text: str | None, message: str) -> None
         path.write_text(text)
     with pytest.raises(InputError, match=message):
         check_odoo_conf(path, production=True, behind_proxy=False)
+
+
+def test_the_command_line_wins_over_the_file_and_is_named(tmp_path: Path) -> None:
+    """odoo.conf with workers = 0 and the database list on, run as the official image runs it:
+    the compose command's options are what the server uses."""
+    base = tmp_path / "docker-compose.yml"
+    base.write_text(
+        "services:\n  odoo:\n    image: odoo:18.0\n    command: ['--', '--workers=0']\n"
+    )
+    prod = tmp_path / "docker-compose.prod.yml"
+    prod.write_text(
+        "services:\n  odoo:\n    command: >-\n      -- --workers=${ODOO_WORKERS:-4} --no-database-list"
+        " --proxy-mode --db-filter=^prod$ --http-interface=${BIND}\n"
+    )
+    loaded = [(str(f), load_compose(f)) for f in (base, prod)]
+    words, origin = service_command(loaded, "odoo") or ([], "")
+    assert origin == "docker-compose.prod.yml: services.odoo.command"  # the later file wins
+    cli = parse_odoo_args(words, origin)
+    assert cli.options == {"workers": "4", "list_db": "False", "proxy_mode": "True",
+                           "dbfilter": "^prod$"}  # fmt: skip
+    assert cli.unknown == ["http_interface"]  # ${BIND} has no default: decided at deploy
+    path = tmp_path / "odoo.conf"
+    path.write_text("[options]\nadmin_passwd = $pbkdf2-sha512$600000$abc$def\nworkers = 0\n")
+    found = check_odoo_conf(path, production=True, behind_proxy=True, cli=cli)
+    assert found == []  # before, this was workers_disabled, db_manager_exposed, proxy_mode_off
+    worse = parse_odoo_args(["odoo", "--workers", "0", "-w", "pg-Secret-1"], "odoo.service")
+    found = check_odoo_conf(path, production=True, behind_proxy=False, cli=worse,
+                            cli_committed=True)  # fmt: skip
+    messages = {f.error_class: f.message for f in found}
+    assert messages["workers_disabled"].startswith("odoo.service (overrides odoo.conf): workers:")
+    assert messages["secret_committed"].startswith("odoo.service: db_password:")
+    assert messages["db_manager_exposed"].startswith("odoo.conf:-: list_db:")
+    assert "pg-Secret-1" not in str(found)

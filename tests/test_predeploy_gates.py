@@ -378,3 +378,30 @@ def test_a_stack_without_oca_repositories_passes_what_it_does_not_declare(
     assert "declares no must-have module" in notices["oca.must_have"]
     # The demo's own addons need OCA modules: nothing declared does not mean nothing needed.
     assert results["addons.dependencies"]["error_class"] == "unresolved_dependency"
+
+
+def test_odoo_conf_safe_judges_the_servers_command_line_too(demo_stack: Path) -> None:
+    conf = demo_stack / "odoo.conf"
+    conf.write_text(conf.read_text().replace("workers = 2", "workers = 0"))
+    compose = demo_stack / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace(
+            "    depends_on: [db]\n",
+            "    depends_on: [db]\n    command: ['--', '--workers=3']\n",
+            1,
+        )
+    )
+    commit(demo_stack, "workers on the command line")
+    result = suite(demo_stack, "--env", "prod")["odoo_conf.safe"]
+    assert "workers_disabled" not in classes(result), result["message"]
+    assert result["measurements"]["command_line"] == {
+        "origin": "docker-compose.yml: services.odoo.command", "options": ["workers"],
+    }  # fmt: skip
+    compose.write_text(compose.read_text().replace("--workers=3", "--workers=0"))
+    commit(demo_stack, "no workers after all")
+    result = suite(demo_stack, "--env", "prod")["odoo_conf.safe"]
+    assert "workers_disabled" in classes(result)
+    assert (
+        "docker-compose.yml: services.odoo.command (overrides odoo.conf): workers:"
+        in (result["message"])
+    )

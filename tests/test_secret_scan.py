@@ -36,6 +36,7 @@ NOISE = {
     "addons/ipai_x/models/api.py": "api_key = os.getenv('IPAI_API_KEY')\n"
     "password = self.env.user.password\n",
     "data/users.csv": "id,name,password_hint\n1,a,none\n",
+    "deploy/compose.yaml": "services:\n  odoo:\n    volumes:\n      - /etc/passwd:/etc/passwd:ro\n",
 }
 EXPECTED = {
     (".env.production", 1, "Assigned Secret"),
@@ -56,6 +57,7 @@ NOISE_REASONS = {
     ("addons/ipai_x/views/res_users.xml", 1, "Odoo XML attribute"),
     ("addons/ipai_x/models/api.py", 1, "environment or code reference"),
     ("addons/ipai_x/models/api.py", 2, "environment or code reference"),
+    ("deploy/compose.yaml", 4, "file path"),
 }
 
 

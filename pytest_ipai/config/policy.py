@@ -7,6 +7,7 @@ gate by gate (and may add the user's own gates, naming their suite).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,16 +99,21 @@ def _merge(gates: dict[str, GatePolicy], data: dict[str, Any], path: Path) -> No
 
 
 def load_policy(
-    override: Path | None = None, bundled: Path | None = None, *, validate: bool = True
+    override: Path | None = None,
+    bundled: Path | None = None,
+    *,
+    validate: bool = True,
+    layers: Sequence[Path] = (),
 ) -> Policy:
-    """Bundled policy files (sorted by name), then the environment's override, if any."""
+    """Bundled policy files (sorted by name), then the environment's override, if any, then
+    ``layers`` (a run's own adjustments, such as a rollback's re-verification params)."""
     folder = bundled or gates_dir()
     gates: dict[str, GatePolicy] = {}
     sources: list[str] = []
     suites: set[str] = set()
     # decision.toml is the decision policy (pytest_ipai.decision.decide), not a suite's gates.
     bundled_files = sorted(p for p in folder.glob("*.toml") if p.name != "decision.toml")
-    paths = bundled_files + ([override] if override is not None else [])
+    paths = bundled_files + ([override] if override is not None else []) + list(layers)
     for path in paths:
         data = _read(path, validate)
         _merge(gates, data, path)

@@ -5,7 +5,7 @@ operator's override, which must say who and why."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from ..config.schema import first_problem
 from ..core.errors import ConfigError
 from ..core.results import ERROR, NOT_RUN, SKIPPED, GateResult
 from ..core.textfile import read_toml
+from .reverify import ReverifyPolicy
 
 PROMOTE, HOLD, ROLLBACK = "promote", "hold", "rollback"
 SEVERITY = {PROMOTE: 0, HOLD: 1, ROLLBACK: 2}
@@ -59,6 +60,7 @@ class DecisionPolicy:
     other_failure: str = HOLD
     dry_run: frozenset[str] = frozenset()
     sources: tuple[str, ...] = ()
+    reverify: ReverifyPolicy = field(default_factory=ReverifyPolicy)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class DecisionPolicy:
                 "other_failure": self.other_failure,
                 "dry_run": sorted(self.dry_run),
             },
+            "reverify": self.reverify.to_dict(),
             "sources": list(self.sources),
         }
 
@@ -115,6 +118,13 @@ def load_decision_policy(override: Path | None = None) -> DecisionPolicy:
                     **trigger,
                 }
             data.setdefault("rules", {}).update(extra.get("rules", {}))
+            reverify = data.setdefault("reverify", {})
+            for key, value in (extra.get("reverify") or {}).items():
+                if key == "params":  # per gate, key by key over the bundled ones
+                    for gate, params in value.items():
+                        reverify.setdefault("params", {}).setdefault(gate, {}).update(params)
+                else:
+                    reverify[key] = value
             sources.append(str(override))
     problem = first_problem(data, "decision-policy")
     if problem is not None:
@@ -142,6 +152,7 @@ def load_decision_policy(override: Path | None = None) -> DecisionPolicy:
         other_failure=rules.get("other_failure", HOLD),
         dry_run=frozenset(rules.get("dry_run", ())),
         sources=tuple(sources),
+        reverify=ReverifyPolicy.from_table(data.get("reverify")),
     )
 
 

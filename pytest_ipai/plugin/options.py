@@ -54,6 +54,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--ipai-override-reason", metavar="TEXT", help="why the decision is overridden")
     group.addoption(
+        "--ipai-policy-layer",
+        metavar="PATH",
+        help="a policy file laid over the environment's for this run (a rollback's re-verify)",
+    )
+    group.addoption(
         "--ipai-report-to", metavar="FILE", help="write {pack, exit_code} as JSON here (ipai gate)"
     )
 

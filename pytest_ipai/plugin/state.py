@@ -57,7 +57,9 @@ class IpaiState:
             return None  # not a pytest-ipai run: stay out of the way
         worker = hasattr(pyconfig, "workerinput")
         stack = load_config(path, pyconfig.getoption("ipai_env"), validate=not worker)
-        policy = load_policy(stack.env.policy_file, validate=not worker)
+        layer = pyconfig.getoption("ipai_policy_layer")
+        layers = [Path(layer)] if layer else []
+        policy = load_policy(stack.env.policy_file, validate=not worker, layers=layers)
         root_opt = pyconfig.getoption("ipai_evidence_root")
         root = Path(root_opt).resolve() if root_opt else stack.env.evidence_root
         if worker:

@@ -1,5 +1,7 @@
 """odoo.conf safety: database manager, master password, unrendered templates, unknown keys,
-proxy mode, workers. Never echoes a value."""
+proxy mode, workers. Judged on the effective configuration (the file overlaid with the Odoo
+command line, rules/odoo_cli.py), each finding naming where its value came from. Never echoes
+a value."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.textfile import read_text
+from .odoo_cli import CommandLine
 
 # Options of odoo-bin (odoo/tools/config.py) across 16.0-19.0, as they appear in [options].
 KNOWN_OPTIONS = frozenset(
@@ -177,9 +180,17 @@ def _lines(text: str) -> dict[str, int]:
 
 
 def check_odoo_conf(
-    path: Path, *, production: bool, behind_proxy: bool, committed: bool = False
+    path: Path,
+    *,
+    production: bool,
+    behind_proxy: bool,
+    committed: bool = False,
+    cli: CommandLine | None = None,
+    cli_committed: bool = False,
 ) -> list[ConfFinding]:
-    """``committed``: git tracks the file, so every literal credential in it is in the history."""
+    """``committed``: git tracks the file, so every literal credential in it is in the history.
+    ``cli``: the options of the server's command line, which win over the file's
+    (``cli_committed``: the file that holds that command line is tracked)."""
     text = read_text(path, "odoo.conf")
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
@@ -189,17 +200,23 @@ def check_odoo_conf(
         raise InputError(f"{path}: not a valid odoo.conf: {first}") from None
     if not parser.has_section("options"):
         raise InputError(f"{path}: no [options] section")
-    options = dict(parser.items("options"))
+    in_file = dict(parser.items("options"))
+    from_cli = dict(cli.options) if cli else {}
+    options = {**in_file, **from_cli}
     where = _lines(text)
     findings: list[ConfFinding] = []
 
     def add(error_class: str, key: str, message: str) -> None:
+        if key in from_cli and cli is not None:
+            place = f"{cli.origin} (overrides {path.name})" if key in in_file else cli.origin
+            findings.append(ConfFinding(error_class, key, None, f"{place}: {key}: {message}"))
+            return
         line = where.get(key)
         findings.append(
             ConfFinding(error_class, key, line, f"{path.name}:{line or '-'}: {key}: {message}")
         )
 
-    for key, value in options.items():
+    for key, value in in_file.items():
         if key not in KNOWN_OPTIONS:
             add(
                 "unknown_config_key", key, "not an Odoo option (a typo is silently ignored by Odoo)"
@@ -230,7 +247,8 @@ def check_odoo_conf(
             )
     for key in _CREDENTIALS:
         value = options.get(key, "").strip()
-        if committed and value.lower() not in _NO_VALUE and not _UNRENDERED.search(value):
+        tracked = cli_committed if key in from_cli else committed
+        if tracked and value.lower() not in _NO_VALUE and not _UNRENDERED.search(value):
             add(
                 "secret_committed",
                 key,

@@ -102,6 +102,18 @@ def _placeholder(secret: str, line: str) -> bool:
     return bool(key) and key.lower() == bare.lower()
 
 
+_SECRET_WORD = re.compile(
+    rf"(?i:{keyword.DENYLIST_REGEX})|(?i:passw(?:or)?d|secret|token|api[_-]?key)"
+)
+
+
+def _word_in_path(line: str) -> bool:
+    """Every secret word on the line is a path segment (``/etc/passwd:/etc/passwd:ro``, a
+    compose volume): the detectors took a path for an assignment."""
+    words = list(_SECRET_WORD.finditer(line))
+    return bool(words) and all(w.start() > 0 and line[w.start() - 1] == "/" for w in words)
+
+
 def _key_example(context: CodeSnippet) -> bool:
     """A documented key shape: BEGIN, an elision (``...``, ``<key>``), END within a few lines."""
     following = context.lines[context.target_index :]
@@ -156,6 +168,7 @@ SECRET_FILTERS: tuple[tuple[str, _Rule], ...] = (
     ("Odoo XML attribute", lambda c, f: f.endswith((".xml", ".html"))
      and bool(_XML_ATTRIBUTE.search(c.line)) and c.value.lower() in ("true", "false", "1", "0")),
     ("placeholder", lambda c, _f: _placeholder(c.value, c.line)),
+    ("file path", lambda c, _f: _word_in_path(c.line)),
     ("documented key shape",
      lambda c, _f: isinstance(c.plugin, PrivateKeyDetector) and _key_example(c.context)),
     ("sequential string", _is(heuristic.is_sequential_string, "secret")),
