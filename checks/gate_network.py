@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_ipai.config.stack import StackConfig
-from pytest_ipai.core.addresses import allowed, is_loopback
+from pytest_ipai.core.addresses import allowed, in_networks, is_loopback
 from pytest_ipai.core.errors import IpaiError
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.probes.engine import (
@@ -21,6 +21,7 @@ from pytest_ipai.probes.engine import (
     Binding,
     EngineError,
     engine,
+    engine_subnets,
     port_bindings,
     running_containers,
     service_containers,
@@ -78,8 +79,9 @@ def test_no_public_ports(
     ipai_gate.measure("listening", len(listeners))
     containers: dict[str, set[int]] = {}  # container name -> its processes on the host
     bindings: list[Binding] = []
+    internal: list[str] = []  # the engine's own networks: nothing there is public
     if "engine_socket" in env.raw or env.raw.get("services"):
-        containers, bindings = _engine(ipai_gate, ipai_config, snap, scope, timeout)
+        containers, bindings, internal = _engine(ipai_gate, ipai_config, snap, scope, timeout)
     judged = listeners
     if scope == "stack":
         stack = _stack_pids(ipai_gate, ipai_config, ipai_host, snap, timeout)
@@ -92,6 +94,11 @@ def test_no_public_ports(
                 'services, or audit the whole host with params.scope = "host")',
             )
         judged = [s for s in listeners if set(s.pids) & stack]
+    inside = [s for s in judged if in_networks(s.address, internal)]
+    ipai_gate.measure(
+        "internal", [f"{s.proto} {_shown(s)}:{s.port} ({s.process})" for s in inside]
+    )  # on an engine bridge (its DNS server, a container's address): reachable from containers
+    judged = [s for s in judged if s not in inside]
     findings = [
         f"{s.proto} {_shown(s)}:{s.port} ({_name(s, snap, containers, ipai_host, timeout)})"
         for s in exposed(judged, allowlist)
@@ -100,6 +107,7 @@ def test_no_public_ports(
         f"published {b.describe()}"
         for b in bindings
         if not is_loopback(b.host_ip.strip("[]"))
+        and not in_networks(b.host_ip.strip("[]"), internal)
         and not allowed(b.host_ip.strip("[]"), b.host_port, allowlist)
     ]
     ipai_gate.measure("public", len(findings))
@@ -113,9 +121,10 @@ def test_no_public_ports(
 
 def _engine(
     gate: GateRecorder, config: StackConfig, snap: Snapshot, scope: str, timeout: float
-) -> tuple[dict[str, set[int]], list[Binding]]:
+) -> tuple[dict[str, set[int]], list[Binding], list[str]]:
     """Containers' host processes and published ports (a binding may reach a container with no
-    local socket showing it): the declared services' in scope stack, every one's in scope host."""
+    local socket showing it): the declared services' in scope stack, every one's in scope host;
+    and the subnets of the engine's bridge networks (internal, never public)."""
     env = config.env.raw
     try:
         with engine(str(env.get("engine_socket", DEFAULT_ENGINE)), timeout) as client:
@@ -129,8 +138,9 @@ def _engine(
             else:
                 found = running_containers(client)
             attrs: list[dict[str, Any]] = [c.attrs for c in found]
+            internal = engine_subnets(client)
     except EngineError as exc:
-        gate.error("net_probe_unavailable", exc.message)
+        gate.error(getattr(exc, "error_class", "net_probe_unavailable"), exc.message)
     bindings = [b for a in attrs for b in port_bindings(a)]
     gate.blob(
         "port bindings.json",
@@ -138,13 +148,14 @@ def _engine(
         "application/json",
     )
     gate.measure("published", len(bindings))
+    gate.measure("engine_networks", internal)
     containers = {
         str(a.get("Name", "?")).lstrip("/"): descendants(
             snap, {int((a.get("State") or {}).get("Pid") or 0)}
         )
         for a in attrs
     }
-    return containers, bindings
+    return containers, bindings, internal
 
 
 def _stack_pids(

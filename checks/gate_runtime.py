@@ -89,7 +89,7 @@ def _containers(
                     roles = _sample(gate, lambda c=container: container_snapshot(c), None, None)
                     findings += judge(gate, config, roles, container.name)
     except EngineError as exc:
-        gate.error("engine_unavailable", exc.message)
+        gate.error(getattr(exc, "error_class", "engine_unavailable"), exc.message)
     return findings
 
 

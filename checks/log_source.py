@@ -105,7 +105,7 @@ def _scan_container(
                 scan = _merge(scan, part)
             return scan
     except EngineError as exc:
-        gate.error("log_source_unavailable", exc.message)
+        gate.error(getattr(exc, "error_class", "log_source_unavailable"), exc.message)
 
 
 def _merge(total: LogScan, part: LogScan) -> LogScan:

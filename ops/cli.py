@@ -7,11 +7,9 @@ never load what only other commands need (psycopg, docker, fastapi)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pytest_ipai import __version__
 from pytest_ipai.addons.addons_manifest import load_addons_manifest
@@ -23,7 +21,7 @@ from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.probes.hosts import target_spec
 
-from . import ci, secrets
+from . import ci, deploy_cli, secrets
 from .console import guard_stdout
 
 
@@ -138,21 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (b_create, b_verify, b_prune, b_restore, *[bk.choices["list"]]):
         _add_config_options(sub)
 
-    p_deploy = commands.add_parser(
-        "deploy", help="deploy a commit, verify it, promote or roll back"
-    )
-    p_deploy.add_argument("--ref", required=True, metavar="SHA", help="the full 40-hex commit")
-    p_green = commands.add_parser(
-        "deploy-until-green", help="deploy, retrying only retryable classes (bounded)"
-    )
-    p_green.add_argument("--ref", required=True, metavar="SHA", help="the full 40-hex commit")
-    p_green.add_argument("--attempts", type=int, default=5, help="at most this many runs (5)")
-    p_green.add_argument("--backoff", type=float, default=5.0, help="first wait, seconds (5)")
-    p_green.add_argument("--max-backoff", type=float, default=120.0, help="longest wait (120)")
-    p_rollback = commands.add_parser("rollback", help="back to the last known good deploy")
-    p_rollback.add_argument("--to", metavar="SHA", help="another known commit instead")
-    for sub in (p_deploy, p_green, p_rollback):
-        _add_config_options(sub)
+    deploy_cli.add_commands(commands, _add_config_options)
 
     p_report = commands.add_parser("report", help="offline single-file Allure HTML report")
     p_report.add_argument("pack")
@@ -291,57 +275,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup.restore(config, args.backup_id, args.target_db, args.force, args.neutralize)
 
 
-def _print_result(result: dict[str, Any]) -> None:
-    for step in result["steps"]:
-        mark = step["error_class"] or step["status"]
-        print(f"{step['name']:<18} {mark:<26} {step['duration']:8.2f}s  {step['detail'][:100]}")
-    verdict = f" ({result['verdict']}, {result['rule']})" if result.get("verdict") else ""
-    print(f"{result['command']} {result['run_id']}: {result['overall']}{verdict}")
-    if result["error_class"]:
-        print(f"error class: {result['error_class']}: {result.get('message', '')}")
-    budget = "within" if result["within_budget"] else "OVER"
-    minutes = result["budget_seconds"] / 60
-    print(f"duration: {result['duration']:.1f}s, {budget} the {minutes:g} min budget")
-    for name, path in result["evidence"].items():
-        print(f"{name}: {path}")
-    mine = f"{result['command']}-"
-    own = [path for name, path in result["evidence"].items() if name.startswith(mine)]
-    if own:  # the run's own pack, in the line every driver ends with (hostd reads it)
-        print(f"pack: {own[-1]}")
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
-    from . import deploy
-
-    result, code = deploy.deploy(_config(args), args.ref)
-    _print_result(result)
-    return code
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from . import deploy
-
-    result, code = deploy.rollback(_config(args), args.to)
-    _print_result(result)
-    return code
-
-
-def cmd_until_green(args: argparse.Namespace) -> int:
-    from . import until_green
-
-    if args.attempts < 1 or args.backoff < 0 or args.max_backoff < 0:
-        raise IpaiError("--attempts must be at least 1; --backoff and --max-backoff not negative")
-    triage, code = until_green.until_green(
-        _config(args),
-        args.ref,
-        attempts=args.attempts,
-        backoff=args.backoff,
-        max_backoff=args.max_backoff,
-    )
-    print(json.dumps(triage, indent=1))
-    return code
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
@@ -376,9 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evidence": cmd_evidence,
         "repos": cmd_repos,
         "backup": cmd_backup,
-        "deploy": cmd_deploy,
-        "deploy-until-green": cmd_until_green,
-        "rollback": cmd_rollback,
+        "deploy": lambda a: deploy_cli.cmd_deploy(a, _config),
+        "deploy-until-green": lambda a: deploy_cli.cmd_until_green(a, _config),
+        "rollback": lambda a: deploy_cli.cmd_rollback(a, _config),
         "logs": cmd_logs,
         "hostd": cmd_hostd,
         "doctor": cmd_doctor,

@@ -23,7 +23,9 @@ from pytest_ipai.core.gitstate import git
 from pytest_ipai.core.timeutil import iso, utc_now
 from pytest_ipai.deploy.state import (
     DeployError,
+    describe_maintenance,
     load_state,
+    maintenance_held,
     maintenance_off,
     maintenance_on,
     save_state,
@@ -68,7 +70,9 @@ DEPLOY_STEPS = [
 ]
 
 
-def deploy(config: StackConfig, sha: str) -> tuple[dict[str, Any], int]:
+def deploy(
+    config: StackConfig, sha: str, take_over_maintenance: bool = False
+) -> tuple[dict[str, Any], int]:
     deploy_cfg = settings(config)
     recover_orphans(config.env.evidence_root)  # a killed run's pack is published, not lost
     run_ = DeployRun(config, "deploy", sha)
@@ -91,6 +95,7 @@ def deploy(config: StackConfig, sha: str) -> tuple[dict[str, Any], int]:
     except DeployError as exc:
         return run_.finish("refused", EXIT_USAGE, exc, **fields), EXIT_USAGE
     try:
+        fields["take_over_maintenance"] = take_over_maintenance
         return _deploy_locked(config, deploy_cfg, run_, sha, state_file, flag, repo, fields)
     finally:
         lock.release()
@@ -107,8 +112,22 @@ def _deploy_locked(
     fields: dict[str, Any],
 ) -> tuple[dict[str, Any], int]:
     state = load_state(state_file)
-    with run_.step("maintenance_on"):
-        state["maintenance"] = maintenance_on(flag, run_.run_id, f"deploy {sha[:12]}")
+    take_over = fields.pop("take_over_maintenance")
+    try:
+        with run_.step("maintenance_on") as record:
+            held = maintenance_held(flag)
+            if held is not None and not take_over:
+                raise DeployError(
+                    "maintenance_held",
+                    f"{flag}: maintenance is on, {describe_maintenance(held)}; "
+                    "--take-over-maintenance takes it over",
+                )
+            if held is not None:
+                fields["maintenance_taken_over"] = held
+                record.note(f"took over maintenance: {describe_maintenance(held)}")
+            state["maintenance"] = maintenance_on(flag, run_.run_id, f"deploy {sha[:12]}")
+    except DeployError as exc:
+        return run_.finish("refused", EXIT_USAGE, exc, **fields), EXIT_USAGE
         state["last_run_id"] = run_.run_id
         save_state(state_file, state)
     previous = run_.previous_sha = head(repo)
@@ -221,10 +240,10 @@ def _deploy_locked(
         )
         save_state(state_file, state)
         fields["maintenance"] = {"on": True, "why": "held: a human decides"}
-        held = failure or DeployError(
+        why = failure or DeployError(
             "deploy_held", f"decision hold ({fields['rule']}): a human decides"
         )
-        return run_.finish("held", EXIT_GATE_FAILED, held, **fields), EXIT_GATE_FAILED
+        return run_.finish("held", EXIT_GATE_FAILED, why, **fields), EXIT_GATE_FAILED
     # Roll back: previous code and images, the database when the upgrade touched it.
     if failure is None:
         failure = DeployError(

@@ -25,13 +25,14 @@ def until_green(
     attempts: int,
     backoff: float,
     max_backoff: float,
+    take_over_maintenance: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[dict[str, Any], int]:
     tries: list[dict[str, Any]] = []
     result: dict[str, Any] = {}
     code = 2
     for attempt in range(1, attempts + 1):
-        result, code = deploy.deploy(config, sha)
+        result, code = deploy.deploy(config, sha, take_over_maintenance)
         retry = bool(result["retryable"]) and result["error_class"] in RETRYABLE
         tries.append(
             {

@@ -248,3 +248,26 @@ def test_host_mode_through_a_testinfra_backend(
     assert result["status"] == "pass", result["message"]
     (roles,) = [v for k, v in result["measurements"].items() if k.startswith("roles ")]
     assert (len(roles["http"]), len(roles["cron"]), len(roles["gevent"])) == (2, 2, 1)
+
+
+def test_a_service_of_two_compose_projects_is_ambiguous(
+    stack_db: Any, bed: Any, tmp_path: Path
+) -> None:
+    """Two stacks on one engine, both with a "worker" service: without compose_project the gate
+    cannot know which is this stack's, and says so rather than judging the other one."""
+    stack, _ = stack_db
+    ours, theirs = f"{bed.project(tmp_path)}a", f"{bed.project(tmp_path)}b"
+    names = [f"{ours}-worker", f"{theirs}-worker"]
+    try:
+        for name, project in zip(names, (ours, theirs), strict=True):
+            bed.run(name, [python_in_container(), "-c", "import time; time.sleep(600)"],
+                    service="worker", project=project)  # fmt: skip
+        set_env_keys(stack, services={"queue": "worker"}, workers=0, compose_project=None)
+        result = only(stack, "workers")["runtime.workers"]
+        assert (result["status"], result["error_class"]) == ("error", "ambiguous_service")
+        assert f"2 compose projects ({ours}, {theirs})" in result["message"]
+        assert "set compose_project" in result["message"]
+        set_env_keys(stack, compose_project=ours)
+        assert only(stack, "workers")["runtime.workers"]["status"] == "pass"
+    finally:
+        bed.remove(*names)

@@ -239,6 +239,21 @@ def test_a_rollback_that_saw_too_little_ends_as_the_policy_says(site: DeployBed)
     state = site.state()
     assert state["maintenance"]["run_id"] == result["run_id"]
     assert "did not verify" in state["maintenance"]["reason"]
+    # The flag that run left is another run's to the next deploy: named, never silently reused.
+    fixed = site.release("fixed")
+    proc = site.deploy(fixed)
+    assert proc.returncode == 2
+    refused = site.result()
+    assert (refused["overall"], refused["error_class"]) == ("refused", "maintenance_held")
+    assert f"set by run {result['run_id']} 0h0" in refused["message"]
+    assert "--take-over-maintenance" in refused["message"]
+    assert site.state()["deployed_sha"] == good  # nothing was touched
+    proc = site.deploy(fixed, "--take-over-maintenance")
+    assert proc.returncode == 0, proc.stdout
+    promoted = check_consistent(site, fixed)
+    assert promoted["maintenance_taken_over"]["run_id"] == result["run_id"]
+    assert "took over maintenance: set by run" in promoted["steps"][2]["detail"]
+    assert site.state()["maintenance"] is None
 
 
 def test_refusals_name_their_class(site: DeployBed) -> None:

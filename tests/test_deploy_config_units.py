@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_ipai.config.schema import first_problem
+from pytest_ipai.core.addresses import allowed as address_allowed
 from pytest_ipai.core.errors import InputError
 from pytest_ipai.rules.compose import allowed, image_unpinned, images, load_compose, published_ports
 from pytest_ipai.rules.odoo_cli import parse_odoo_args, service_command
@@ -206,3 +208,25 @@ def test_the_command_line_wins_over_the_file_and_is_named(tmp_path: Path) -> Non
     assert messages["secret_committed"].startswith("odoo.service: db_password:")
     assert messages["db_manager_exposed"].startswith("odoo.conf:-: list_db:")
     assert "pg-Secret-1" not in str(found)
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "proto", "entry", "expected"),
+    [
+        ("10.89.0.1", "53", "udp", "udp:10.89.0.0/16:53", True),
+        ("10.89.0.1", "53", "tcp", "udp:10.89.0.0/16:53", False),
+        ("10.90.0.1", "53", "udp", "udp:10.89.0.0/16:53", False),
+        ("10.89.0.1", "54", "udp", "10.89.0.0/16:53", False),
+        ("10.89.0.1", "53", None, "udp:10.89.0.0/16:53", True),  # a compose binding: no proto
+        ("fd00::5", "443", "tcp", "tcp:[fd00::]/8:443", True),
+        ("0.0.0.0", "53", "udp", "udp:0.0.0.0/0:53", False),  # every interface is no network
+        ("0.0.0.0", "443", "tcp", "*:443", True),
+    ],
+)
+def test_allowlist_protocols_and_networks(
+    address: str, port: str, proto: str | None, entry: str, expected: bool
+) -> None:
+    assert address_allowed(address, port, [entry], proto) is expected
+    assert first_problem({"stack": {"addons_manifest": "a.json"},
+                          "environments": {"dev": {"port_allowlist": [entry]}}},
+                         "config") is None  # fmt: skip

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from conftest import postdeploy, set_env_keys
 from loopback import free_port
+from podman_bed import podman
 
 
 def allow(stack: Path, entries: list[str]) -> None:
@@ -74,3 +76,45 @@ def test_stack_scope_judges_the_stacks_sockets_and_names_them(stack_db: Any, sta
         assert f"{unrelated.getsockname()[1]}" not in result["message"]
     finally:
         unrelated.close()
+
+
+def test_protocol_and_network_entries_and_the_engines_own_networks(
+    stack_db: Any, bed: Any, tmp_path: Path
+) -> None:
+    """A UDP listener on 10.123.0.1 (an address this test gives its own namespace's loopback
+    device): public until the allowlist names its protocol and network, or until the address
+    lies in one of the engine's bridge networks (where podman's DNS server listens), which is
+    internal."""
+    stack, _ = stack_db
+    allow(stack, [])
+    run_ip = ["ip", "addr", "add", "10.123.0.1/32", "dev", "lo"]
+    subprocess.run(run_ip, check=True, timeout=30)
+    network = f"{bed.project(tmp_path)}net"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        listener.bind(("10.123.0.1", 0))
+        port = listener.getsockname()[1]
+        result = audit(stack)
+        assert (result["status"], result["error_class"]) == ("fail", "public_port")
+        assert f"udp 10.123.0.1:{port}" in result["message"]
+        allow(stack, [f"tcp:10.123.0.0/24:{port}"])  # the wrong protocol allows nothing
+        assert audit(stack)["status"] == "fail"
+        allow(stack, [f"udp:10.123.0.0/24:{port}"])
+        assert audit(stack)["status"] == "pass"
+        allow(stack, [])
+        listener.close()  # podman refuses a subnet an address of the host is in: make it first
+        subprocess.run(["ip", "addr", "del", "10.123.0.1/32", "dev", "lo"], check=True, timeout=30)
+        podman("network", "create", "--subnet", "10.123.0.0/24", network)
+        subprocess.run(run_ip, check=True, timeout=30)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listener.bind(("10.123.0.1", port))
+        result = audit(stack)
+        assert result["status"] == "pass", result["message"]
+        assert "10.123.0.0/24" in result["measurements"]["engine_networks"]
+        assert any(f"udp 10.123.0.1:{port}" in s for s in result["measurements"]["internal"])
+    finally:
+        listener.close()
+        podman("network", "rm", "-f", network, check=False)
+        subprocess.run(["ip", "addr", "del", "10.123.0.1/32", "dev", "lo"], timeout=30,
+                       check=False)  # fmt: skip
+        allow(stack, [])

@@ -12,7 +12,7 @@ from typing import Any
 from ..config.schema import first_problem
 from ..core.errors import IpaiError
 from ..core.fsio import write_json_atomic
-from ..core.timeutil import iso, utc_now
+from ..core.timeutil import iso, parse_iso, utc_now
 
 STATE_SCHEMA = "deploy-state"
 EMPTY_STATE: dict[str, Any] = {
@@ -64,6 +64,32 @@ def maintenance_on(path: Path, run_id: str, reason: str) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, record)
     return record
+
+
+def maintenance_held(path: Path) -> dict[str, Any] | None:
+    """The maintenance flag as another run left it, or None when there is none. A flag that
+    cannot be read is still a flag: someone put the site in maintenance."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {"run_id": "unknown", "since": None, "reason": f"{path.name} is not readable JSON"}
+    return record if isinstance(record, dict) else {"run_id": "unknown", "since": None}
+
+
+def describe_maintenance(held: dict[str, Any]) -> str:
+    """``set by run X 2h05m ago: deploy 1a2b3c4d5e6f``."""
+    since = held.get("since")
+    age = ""
+    if isinstance(since, str):
+        try:
+            seconds = int((utc_now() - parse_iso(since)).total_seconds())
+            age = f" {seconds // 3600}h{seconds % 3600 // 60:02d}m ago"
+        except ValueError:
+            age = ""
+    reason = f": {held['reason']}" if held.get("reason") else ""
+    return f"set by run {held.get('run_id', 'unknown')}{age}{reason}"
 
 
 def maintenance_off(path: Path) -> None:

@@ -31,6 +31,13 @@ class EngineError(IpaiError):
     """The engine could not be reached or could not answer."""
 
 
+class AmbiguousService(EngineError):
+    """A service name that matches containers of more than one compose project: judging one
+    of them (or all) would judge another stack."""
+
+    error_class = "ambiguous_service"
+
+
 def connect(address: str, timeout: float = ENGINE_TIMEOUT) -> DockerClient:
     """A client for the engine at ``address``, checked with a ping."""
     import docker
@@ -74,6 +81,12 @@ def service_containers(
         labels.append(f"{PROJECT_LABEL}={project}")
     try:
         found: list[Container] = client.containers.list(all=True, filters={"label": labels})
+        projects = sorted({str(c.labels.get(PROJECT_LABEL, "")) for c in found})
+        if not project and len(projects) > 1:
+            raise AmbiguousService(
+                f"service {service}: containers of {len(projects)} compose projects "
+                f"({', '.join(projects)}); set compose_project to say which stack is this one"
+            )
         if found:
             return found
         try:
@@ -85,6 +98,26 @@ def service_containers(
         return [named] if named.name == service else []
     except DockerException as exc:
         raise EngineError(f"listing containers of service {service}: {_reason(exc)}") from None
+
+
+def engine_subnets(client: DockerClient) -> list[str]:
+    """The subnets of the engine's bridge networks (IPAM config, as Docker and podman's compat
+    API report it): its DNS server and the containers' addresses live there, not on a public
+    interface. Host and null networks have none."""
+    from docker.errors import DockerException
+
+    try:
+        networks = client.networks.list(greedy=False)
+    except DockerException as exc:
+        raise EngineError(f"listing networks: {_reason(exc)}") from None
+    subnets = []
+    for network in networks:
+        if (network.attrs.get("Driver") or "bridge") != "bridge":  # macvlan: on the real LAN
+            continue
+        for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+            if config.get("Subnet"):
+                subnets.append(str(config["Subnet"]))
+    return sorted(set(subnets))
 
 
 def running_containers(client: DockerClient) -> list[Container]:

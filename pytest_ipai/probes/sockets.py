@@ -58,4 +58,8 @@ def parse_ss(text: str) -> list[Listener]:
 
 def exposed(listeners: list[Listener], allowlist: list[str]) -> list[Listener]:
     """Sockets on a non-loopback address that the allowlist does not cover."""
-    return [s for s in listeners if not s.loopback and not allowed(s.address, s.port, allowlist)]
+    return [
+        s
+        for s in listeners
+        if not s.loopback and not allowed(s.address, s.port, allowlist, s.proto)
+    ]
