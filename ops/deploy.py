@@ -126,10 +126,10 @@ def _deploy_locked(
                 fields["maintenance_taken_over"] = held
                 record.note(f"took over maintenance: {describe_maintenance(held)}")
             state["maintenance"] = maintenance_on(flag, run_.run_id, f"deploy {sha[:12]}")
+            state["last_run_id"] = run_.run_id
+            save_state(state_file, state)
     except DeployError as exc:
         return run_.finish("refused", EXIT_USAGE, exc, **fields), EXIT_USAGE
-        state["last_run_id"] = run_.run_id
-        save_state(state_file, state)
     previous = run_.previous_sha = head(repo)
     plan = UpgradePlan()
     backup: Backup | None = None
@@ -277,6 +277,8 @@ def roll_back(
     the ``[reverify]`` policy. Returns (healthy afterwards, database restored)."""
     repo = config.repo_root
     restored = False
+    # Before the containers are recreated: what runs must have started after this moment.
+    since = utc_now().strftime("%Y-%m-%d %H:%M:%S")
     try:
         with run_.step("rollback_code") as record:
             git_step(repo, "reset", "--quiet", "--hard", to_sha)
@@ -289,7 +291,6 @@ def roll_back(
             restored = True
         else:
             run_.skip("rollback_database", "the upgrade did not run: the database was not touched")
-        since = utc_now().strftime("%Y-%m-%d %H:%M:%S")
         with run_.step("reverify") as record:
             reverify(config, deploy_cfg, run_, record, since)
     except DeployError:

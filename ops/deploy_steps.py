@@ -35,6 +35,7 @@ from pytest_ipai.deploy.upgrade_plan import (
 )
 from pytest_ipai.probes.database import connect, target_for
 from pytest_ipai.probes.engine import EngineError, engine
+from pytest_ipai.rules.deployed import odoo_services
 
 from . import gate
 from .deploy_run import DeployRun, state_dir
@@ -60,7 +61,12 @@ def settings(config: StackConfig) -> dict[str, Any]:
 
 
 def compose_argv(config: StackConfig, deploy: dict[str, Any]) -> list[str]:
-    argv = list(deploy["compose_command"])
+    return compose_base(config) + list(deploy.get("compose_up_args", ["up", "-d"]))
+
+
+def compose_base(config: StackConfig, deploy: dict[str, Any] | None = None) -> list[str]:
+    """The compose command with the project and the allowlisted files, before its verb."""
+    argv = list((deploy or settings(config))["compose_command"])
     project = config.env.raw.get("compose_project")
     if project:
         argv += ["-p", str(project)]
@@ -72,7 +78,7 @@ def compose_argv(config: StackConfig, deploy: dict[str, Any]) -> list[str]:
                 "compose_file_invalid", f"compose file {name}: not a file in the stack repository"
             )
         argv += ["-f", str(path)]
-    return argv + list(deploy.get("compose_up_args", ["up", "-d"]))
+    return argv
 
 
 def lock_for(config: StackConfig, deploy: dict[str, Any]) -> DeployLock:
@@ -221,18 +227,29 @@ def restore(config: StackConfig, backup: Backup) -> list[str]:
 
 
 def compose_up(config: StackConfig, deploy: dict[str, Any], record: Any) -> None:
-    argv = compose_argv(config, deploy)
+    """``compose up`` as configured; then the Odoo services are recreated, whatever
+    ``compose_up_args`` says: compose recreates a container only when its definition changed,
+    and Odoo reads its addons once, at start (a bind-mounted checkout would otherwise serve the
+    previous release). Every deploy does it, a redeploy of the same commit too: what runs then
+    provably started from what was deployed."""
     timeout = float(deploy.get("compose_timeout_minutes", 10)) * 60
-    proc = run(argv, timeout=timeout, cwd=config.repo_root)
-    record.blob(
-        "compose output", f"$ {' '.join(argv)}\n{proc.stdout[-20000:]}\n{proc.stderr[-20000:]}"
-    )
-    if proc.returncode != 0:
-        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
-        raise DeployError("compose_failed", f"{argv[0]} exited {proc.returncode}: {last[0][:200]}")
+    _compose(config, compose_argv(config, deploy), timeout, record, "compose output")
+    odoo = odoo_services(dict(config.env.raw.get("services") or {}))
+    if odoo:
+        recreate = [*compose_base(config, deploy), "up", "-d", "--force-recreate", "--no-deps"]
+        _compose(config, recreate + odoo, timeout, record, "compose recreate output")
+        record.note(f"recreated {', '.join(odoo)}")
     settle = float(deploy.get("settle_seconds", 0))
     if settle:
         time.sleep(settle)
+
+
+def _compose(config: StackConfig, argv: list[str], timeout: float, record: Any, name: str) -> None:
+    proc = run(argv, timeout=timeout, cwd=config.repo_root)
+    record.blob(name, f"$ {' '.join(argv)}\n{proc.stdout[-20000:]}\n{proc.stderr[-20000:]}")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
+        raise DeployError("compose_failed", f"{argv[0]} exited {proc.returncode}: {last[0][:200]}")
 
 
 def run_upgrade(

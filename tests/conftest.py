@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from isolation import (
     IsolationUnavailable,
     PrivateContainerStore,
@@ -22,6 +23,7 @@ from isolation import (
 )
 from loopback import free_port
 from odoo_db import drop_test_databases, make_odoo_db
+from podman_bed import runtime_mounts
 from routing_proxy import RoutingProxy
 from stack_env import seed_modules, set_env_keys
 from standin_process import Standin
@@ -351,6 +353,12 @@ def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
         )
         proxy = RoutingProxy(port, gevent_port)  # the public URL, as nginx would route it
         proxies.append(proxy)
+        # The compose file of what runs: runtime.code_current compares the container with it.
+        running = stack / "deploy" / "running.yaml"
+        running.parent.mkdir(exist_ok=True)
+        volumes = [f"{host}:{inside}:ro" for host, inside in runtime_mounts()]
+        running.write_text(yaml.safe_dump(
+            {"services": {"odoo": {"image": bed.image, "volumes": volumes}}}))  # fmt: skip
         set_env_keys(
             stack,
             base_url=proxy.url,
@@ -358,6 +366,7 @@ def odoo(stack_db: Any, bed: Any, tmp_path: Path) -> Any:
             workers=2,
             log_source={"container": "odoo"},
             services={"odoo": "odoo"},
+            compose_files=["deploy/running.yaml"],
         )
         return Odoo(name, port)
 

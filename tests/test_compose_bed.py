@@ -22,6 +22,7 @@ POSTDEPLOY = {
     "http.longpolling",
     "http.assets",
     "runtime.workers",
+    "runtime.code_current",
     "logs.no_errors",
     "http.error_rate",
     "net.no_public_ports",
@@ -61,6 +62,7 @@ def test_compose_stack_passes_then_losing_its_database_fails(
             engine_socket=bed.socket,
             compose_project=project,
             services={"odoo": "odoo", "db": "db"},
+            compose_files=[str(compose)],  # what runs: runtime.code_current compares with it
             workers=2,
             log_source={"container": "odoo"},
             port_allowlist=[],  # this process's namespace: only the stack listens

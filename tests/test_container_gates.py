@@ -271,3 +271,27 @@ def test_a_service_of_two_compose_projects_is_ambiguous(
         assert only(stack, "workers")["runtime.workers"]["status"] == "pass"
     finally:
         bed.remove(*names)
+
+
+def test_the_running_code_is_the_deployed_code(stack_db: Any, odoo: Any) -> None:
+    """A container started after the deploy, from the image and with the mounts the compose
+    files name, passes; one older than the deploy serves the code it started with; one that
+    runs another image, or lacks a mount, is not what was deployed."""
+    stack, _ = stack_db
+    since = now_minus(2)
+    odoo()
+    result = only(stack, "code_current", "--ipai-since", since)["runtime.code_current"]
+    assert result["status"] == "pass", result["message"]
+    later = now_minus(-60)  # a deploy that started after this container: nothing restarted it
+    result = only(stack, "code_current", "--ipai-since", later)["runtime.code_current"]
+    assert (result["status"], result["error_class"]) == ("fail", "code_stale")
+    assert "it serves the code it started with" in result["message"]
+    running = stack / "deploy" / "running.yaml"
+    text = running.read_text()
+    running.write_text(text.replace("image: ", "image: odoo:18.0 #", 1)
+                       + "    - ./odoo.conf:/etc/odoo/odoo.conf:ro\n")  # fmt: skip
+    result = only(stack, "code_current", "--ipai-since", since)["runtime.code_current"]
+    assert result["error_class"] == "image_not_deployed"
+    assert "the compose files say odoo:18.0" in result["message"]
+    assert "mounts_not_deployed" in result["measurements"]["error_classes"]
+    assert str(stack / "deploy" / "odoo.conf") in result["message"]  # the project directory's

@@ -227,7 +227,7 @@ def test_a_rollback_that_saw_too_little_ends_as_the_policy_says(site: DeployBed)
     assert "healthy; too little traffic to judge http.error_rate" in result["steps"][-1]["detail"]
     assert "reverify-2" in result["evidence"]  # it waited and ran the suite again
     strict = quiet.replace("[decision.reverify]\n", '[decision.reverify]\ninconclusive = "fail"\n')
-    good = site.release("strict reverify", files={"deploy/policy.toml": strict})
+    good = site.release("strict reverify", flags=[], files={"deploy/policy.toml": strict})
     assert site.deploy(good).returncode == 0, site.result()
     bad = site.release("slow start again", flags=["--start-delay", "601"])
     proc = site.deploy(bad)
@@ -240,7 +240,7 @@ def test_a_rollback_that_saw_too_little_ends_as_the_policy_says(site: DeployBed)
     assert state["maintenance"]["run_id"] == result["run_id"]
     assert "did not verify" in state["maintenance"]["reason"]
     # The flag that run left is another run's to the next deploy: named, never silently reused.
-    fixed = site.release("fixed")
+    fixed = site.release("fixed", flags=[])
     proc = site.deploy(fixed)
     assert proc.returncode == 2
     refused = site.result()
@@ -300,11 +300,16 @@ def test_kill_9_mid_deploy_then_the_next_run_recovers(site: DeployBed) -> None:
 
     site.no_fault()
     sha = site.release("migration fixed", files=site.bump("18.0.1.0.5"))
-    proc = site.deploy(sha)
+    proc = site.deploy(sha)  # the killed run's maintenance flag is named, not reused
+    refused = site.result()
+    assert proc.returncode == 2 and refused["error_class"] == "maintenance_held"
+    assert f"set by run {state['maintenance']['run_id']}" in refused["message"]
+    assert refused["stale_lock_cleared"]["pid"] == driver.pid  # its lock, though, was stale
+    assert "stale_lock_cleared" in refused["steps"][1]["detail"]
+    proc = site.deploy(sha, "--take-over-maintenance")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = check_consistent(site, sha)
-    assert result["stale_lock_cleared"]["pid"] == driver.pid
-    assert "stale_lock_cleared" in result["steps"][1]["detail"]
+    assert result["maintenance_taken_over"]["run_id"] == state["maintenance"]["run_id"]
     # The killed run's pack was published as interrupted, not lost.
     packs = [p for p in (site.host / "evidence").glob("*/deploy-dev*") if p.is_dir()]
     interrupted = [json.loads((p / "results.json").read_text())["interrupted"] for p in packs]

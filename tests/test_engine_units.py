@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from pytest_ipai.probes.odoo_procs import (
     parse_ps,
     parse_ss_owners,
 )
+from pytest_ipai.rules.deployed import expected_service, judge_container, judge_processes
 
 ODOO = "/usr/bin/python3 /usr/bin/odoo --config /etc/odoo/odoo.conf"
 
@@ -195,3 +197,41 @@ def test_a_service_is_never_a_container_whose_id_starts_with_its_name() -> None:
 
     assert service_containers(client_with("t1-odoo-0"), "db", "t1") == []
     assert [c.name for c in service_containers(client_with("db"), "db", "t1")] == ["db"]
+
+
+def test_what_a_deploy_expects_against_what_runs(tmp_path: Path) -> None:
+    base = {
+        "services": {
+            "odoo": {
+                "image": "odoo:${ODOO_TAG:-18.0}",
+                "volumes": [
+                    "./addons:/mnt/extra-addons:ro",
+                    "filestore:/var/lib/odoo",
+                    {"type": "bind", "source": "/srv/odoo.conf", "target": "/etc/odoo/odoo.conf"},
+                ],
+            }
+        }
+    }
+    prod = {"services": {"odoo": {"image": "odoo:18.0@sha256:" + "a" * 64}}}
+    expected = expected_service([(tmp_path / "compose.yaml", base), (tmp_path / "p.yaml", prod)],
+                                "odoo")  # fmt: skip
+    assert expected.image == "odoo:18.0@sha256:" + "a" * 64  # the later file wins
+    assert expected.binds == tuple(sorted([str(tmp_path / "addons"), "/srv/odoo.conf"]))
+    since = datetime(2026, 12, 5, 10, 0, 0)
+    attrs = {
+        "Name": "/stack-odoo-1",
+        "State": {"StartedAt": "2026-12-05T11:00:01.123456789+01:00"},  # 10:00:01 UTC
+        "Config": {"Image": "docker.io/library/odoo:18.0@sha256:" + "a" * 64,
+                   "Labels": {"org.opencontainers.image.revision": "b" * 40}},
+        "Mounts": [{"Type": "bind", "Source": str(tmp_path / "addons")},
+                   {"Type": "bind", "Source": "/srv/odoo.conf"}],
+    }  # fmt: skip
+    assert judge_container(attrs, expected, since, "b" * 40) == []
+    assert [c for c, _ in judge_container(attrs, expected, since, "c" * 40)] == [
+        "revision_mismatch"
+    ]
+    older = {**attrs, "State": {"StartedAt": "2026-12-05T09:59:59Z"}}
+    assert [c for c, _ in judge_container(older, expected, since, None)] == ["code_stale"]
+    assert judge_processes({7: 30.0, 8: 29.0}, since, since + timedelta(seconds=30)) == []
+    (stale,) = judge_processes({7: 90.0, 8: 29.0}, since, since + timedelta(seconds=30))
+    assert stale[0] == "code_stale" and "process(es) 7 started before" in stale[1]

@@ -134,7 +134,9 @@ def test_the_whole_post_deploy_suite_passes_in_host_mode(stack_db: Any, standin:
         assert {g: r["status"] for g, r in results.items()} == dict.fromkeys(results, "pass"), {
             g: r["message"] for g, r in results.items() if r["status"] != "pass"
         }
-        assert len(results) == 9
+        assert len(results) == 10
+        ages = results["runtime.code_current"]["measurements"]["processes"]
+        assert len(ages) >= 5  # master, 2 HTTP, 2 cron (+ gevent): each started after `since`
     finally:
         proxy.close()
 
