@@ -2,9 +2,10 @@
 
 Deploy: preflight (full SHA, clean tree, pull-only host, engine answers) -> single-flight lock
 -> maintenance on -> fetch -> checkout (previous SHA kept) -> pre-deploy suite on that tree ->
-verified backup -> compose up (allowlisted files, argv template) -> module upgrade (computed,
-argv template) -> post-deploy suite with a decision -> promote, or roll back (previous SHA,
-database restored when the upgrade ran, post-deploy suite again; maintenance stays on).
+verified backup -> module upgrade (computed, argv template: a one-off run of the new code while
+the old release still runs behind maintenance) -> compose up (allowlisted files, argv template;
+the Odoo services recreated) -> post-deploy suite with a decision -> promote, or roll back
+(previous SHA, database restored when the upgrade ran, re-verified by the [reverify] policy).
 
 The pre-deploy suite runs after the checkout, not before it: its evidence
 must be about this SHA's tree, and nothing is running from that tree yet. Failing it puts the
@@ -36,7 +37,7 @@ from pytest_ipai.deploy.upgrade_plan import (
 from pytest_ipai.evidence.publish import recover_orphans
 
 from . import gate
-from .deploy_reverify import reverify, reverify_policy
+from .deploy_reverify import after_rollback, reverify
 from .deploy_run import DeployRun
 from .deploy_steps import (
     compose_up,
@@ -63,8 +64,8 @@ DEPLOY_STEPS = [
     "checkout",
     "predeploy",
     "backup",
-    "compose_up",
     "upgrade",
+    "compose_up",
     "postdeploy",
     "decision",
 ]
@@ -126,6 +127,7 @@ def _deploy_locked(
                 fields["maintenance_taken_over"] = held
                 record.note(f"took over maintenance: {describe_maintenance(held)}")
             state["maintenance"] = maintenance_on(flag, run_.run_id, f"deploy {sha[:12]}")
+            maintenance_since = str(state["maintenance"]["since"])
             state["last_run_id"] = run_.run_id
             save_state(state_file, state)
     except DeployError as exc:
@@ -169,8 +171,9 @@ def _deploy_locked(
     failure: DeployError | None = None
     decision: dict[str, Any] | None = None
     try:
-        with run_.step("compose_up") as record:
-            compose_up(config, deploy_cfg, record)
+        # The upgrade first, as a one-off process with the new code (upgrade_command), while the
+        # old release's containers still run behind maintenance; only then are the Odoo
+        # services recreated with the new code, which never serves an unupgraded database.
         with run_.step("upgrade") as record:
             plan = upgrade_plan(config, before)
             fields["upgrade"] = {**plan.to_dict(), "ran": False, "exit_code": None}
@@ -186,6 +189,9 @@ def _deploy_locked(
                         ran=bool(outcome.get("attempted")), exit_code=outcome.get("exit_code")
                     )
                 record.note(f"update {plan.update or '-'}; install {plan.install or '-'}")
+        with run_.step("compose_up") as record:
+            fields["downtime"] = {"old_release_stopped_at": record.started_at}
+            compose_up(config, deploy_cfg, record)
         with run_.step("postdeploy") as record:
             pack, code, decision = postdeploy(
                 config, deploy_cfg, since.strftime("%Y-%m-%d %H:%M:%S")
@@ -227,6 +233,7 @@ def _deploy_locked(
         )
         save_state(state_file, state)
         fields["maintenance"] = {"on": False, "why": "promoted"}
+        _downtime(fields, maintenance_since)
         return run_.finish("promoted", EXIT_OK, None, **fields), EXIT_OK
     if verdict == "hold":
         state.update(
@@ -240,6 +247,7 @@ def _deploy_locked(
         )
         save_state(state_file, state)
         fields["maintenance"] = {"on": True, "why": "held: a human decides"}
+        _downtime(fields, maintenance_since)
         why = failure or DeployError(
             "deploy_held", f"decision hold ({fields['rule']}): a human decides"
         )
@@ -261,9 +269,21 @@ def _deploy_locked(
         database_restored=restored,
     )
     fields["maintenance"] = after_rollback(config, deploy_cfg, state, ok)
+    _downtime(fields, maintenance_since)
     save_state(state_file, state)
     overall = "rolled_back" if ok else "rollback_failed"
     return run_.finish(overall, EXIT_GATE_FAILED, failure, **fields), EXIT_GATE_FAILED
+
+
+def _downtime(fields: dict[str, Any], maintenance_since: str) -> None:
+    """What the run cost in service: maintenance from this run's maintenance_on until it
+    ended (None while it stays on); the old release served until compose_up recreated it."""
+    on = fields.get("maintenance", {}).get("on", True)
+    fields["downtime"] = {
+        **fields.get("downtime", {}),
+        "maintenance_since": maintenance_since,
+        "maintenance_until": None if on else iso(utc_now()),
+    }
 
 
 def roll_back(
@@ -296,25 +316,6 @@ def roll_back(
     except DeployError:
         return False, restored
     return True, restored
-
-
-def after_rollback(
-    config: StackConfig, deploy_cfg: dict[str, Any], state: dict[str, Any], ok: bool
-) -> dict[str, Any]:
-    """Maintenance after a rollback: off when it verified and the policy says so (the default),
-    else on, saying why. Updates ``state``; returns what deploy_result.json records."""
-    if ok and reverify_policy(config).maintenance == "off":
-        maintenance_off(maintenance_path(config, deploy_cfg))
-        state["maintenance"] = None
-        return {"on": False, "why": "the rollback verified healthy (reverify.maintenance = off)"}
-    why = (
-        "the rollback verified healthy; reverify.maintenance = on: a human ends it"
-        if ok
-        else "the rollback did not verify healthy: a human decides"
-    )
-    if state.get("maintenance"):
-        state["maintenance"]["reason"] = why
-    return {"on": True, "why": why}
 
 
 # --------------------------------------------------------------------------- rollback

@@ -13,10 +13,10 @@ from typing import Any
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.decision.policy import load_decision_policy
 from pytest_ipai.decision.reverify import ReverifyPolicy, ReverifyVerdict, judge_reverify
-from pytest_ipai.deploy.state import DeployError
+from pytest_ipai.deploy.state import DeployError, maintenance_off
 
 from .deploy_run import DeployRun, StepRecord
-from .deploy_steps import postdeploy
+from .deploy_steps import maintenance_path, postdeploy
 
 
 def reverify_policy(config: StackConfig) -> ReverifyPolicy:
@@ -59,3 +59,22 @@ def _judge(pack: Path | None, code: int, policy: ReverifyPolicy) -> ReverifyVerd
         )
     results = json.loads((pack / "results.json").read_text("utf-8"))["results"]
     return judge_reverify(results, policy)
+
+
+def after_rollback(
+    config: StackConfig, deploy_cfg: dict[str, Any], state: dict[str, Any], ok: bool
+) -> dict[str, Any]:
+    """Maintenance after a rollback: off when it verified and the policy says so (the default),
+    else on, saying why. Updates ``state``; returns what deploy_result.json records."""
+    if ok and reverify_policy(config).maintenance == "off":
+        maintenance_off(maintenance_path(config, deploy_cfg))
+        state["maintenance"] = None
+        return {"on": False, "why": "the rollback verified healthy (reverify.maintenance = off)"}
+    why = (
+        "the rollback verified healthy; reverify.maintenance = on: a human ends it"
+        if ok
+        else "the rollback did not verify healthy: a human decides"
+    )
+    if state.get("maintenance"):
+        state["maintenance"]["reason"] = why
+    return {"on": True, "why": why}

@@ -102,12 +102,17 @@ def test_a_good_release_is_promoted_with_its_upgrade(site: DeployBed) -> None:
         "checkout",
         "predeploy",
         "backup",
-        "compose_up",
-        "upgrade",
+        "upgrade",  # a one-off run of the new code while the old release serves (maintenance)
+        "compose_up",  # only then the new code serves
         "postdeploy",
         "decision",
     ]
     assert result["within_budget"] and result["budget_seconds"] == 300
+    downtime = result["downtime"]
+    assert downtime["maintenance_until"] and downtime["maintenance_since"]
+    steps = {s["name"]: s for s in result["steps"]}
+    assert downtime["old_release_stopped_at"] == steps["compose_up"]["started_at"]
+    assert steps["upgrade"]["started_at"] < steps["compose_up"]["started_at"]
     state = site.state()
     assert (state["previous_sha"], state["last_known_good_sha"]) == (base, sha)
     assert state["maintenance"] is None and state["last_deploy_result"] == "promoted"
