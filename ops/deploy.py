@@ -37,6 +37,7 @@ from pytest_ipai.deploy.upgrade_plan import (
 from pytest_ipai.evidence.publish import recover_orphans
 
 from . import gate
+from .deploy_config import release_config
 from .deploy_reverify import after_rollback, reverify
 from .deploy_run import DeployRun
 from .deploy_steps import (
@@ -144,6 +145,9 @@ def _deploy_locked(
             before = old_depends(config)
             git_step(repo, "reset", "--quiet", "--hard", sha)
             record.note(f"{previous[:12]} -> {sha[:12]}")
+            # From here on the release's own config governs (ops/deploy_config.py).
+            config = run_.config = release_config(config)
+            deploy_cfg = settings(config)
         with run_.step("predeploy") as record:
             pack, code = gate.run_suite(
                 "predeploy", config, workers=2, evidence_root=config.env.evidence_root, extra=[]
@@ -303,6 +307,8 @@ def roll_back(
         with run_.step("rollback_code") as record:
             git_step(repo, "reset", "--quiet", "--hard", to_sha)
             record.note(f"back to {to_sha[:12]}")
+            config = run_.config = release_config(config)  # that release's own config again
+            deploy_cfg = settings(config)
         with run_.step("rollback_compose") as record:
             compose_up(config, deploy_cfg, record)
         if backup is not None:

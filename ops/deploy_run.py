@@ -25,6 +25,8 @@ from pytest_ipai.evidence.manifest import start_manifest
 from pytest_ipai.evidence.pack import Staging, host_name, new_run_id
 from pytest_ipai.evidence.publish import publish_run
 
+from .deploy_config import config_digest
+
 # The SLO budgets of a deploy, by environment name (docs/deploy.md).
 BUDGET_MINUTES = {"dev": 5.0, "staging": 10.0, "prod": 15.0}
 
@@ -161,6 +163,7 @@ class DeployRun:
             data = self.redactor.blob(text.encode("utf-8"))
             refs.append(BlobRef(name, self.staging.add_blob(data), len(data)))
         result = GateResult(
+            measurements={"config_sha256": config_digest(self.config)},
             gate_id=f"{self.command}.{record.name}",
             suite=self.command,
             status=record.status,

@@ -10,12 +10,13 @@ import signal
 import subprocess
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import IPAI, run_ipai
+from conftest import IPAI, run_ipai, set_env_keys
 from deploy_bed import POLICY, DeployBed, git, make_deploy_bed
 from hostd_bed import TOKEN
 from odoo_db import drop_test_databases, fingerprint
@@ -424,3 +425,31 @@ def test_hostd_deploys_and_verifies_a_release(site: DeployBed) -> None:
     finally:
         hostd.kill()
     assert TOKEN not in hostd.log.read_text()
+
+
+def test_a_release_deploys_under_its_own_config_but_never_moves_the_hosts(
+    site: DeployBed,
+) -> None:
+    """The release's ipai.toml governs its own deploy (here: its compose_up_args), and every
+    step records the config's hash; a release that moves a host-owned setting is refused."""
+    config = tomllib.loads((site.work / "ipai.toml").read_text())
+    deploy = config["environments"]["dev"]["deploy"]
+    set_env_keys(site.work, deploy={**deploy, "compose_up_args": ["up", "-d", "--remove-orphans"]})
+    sha = site.release("compose up removes orphans")
+    proc = site.deploy(sha)
+    assert proc.returncode == 0, proc.stdout
+    result = check_consistent(site, sha)
+    pack = Path(result["evidence"]["deploy-dev"])
+    steps = {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+    blob = next(b for b in steps["deploy.compose_up"]["blobs"] if b["name"] == "compose output")
+    text = (pack / "blobs" / blob["sha256"]).read_text()
+    assert "--remove-orphans" in text  # the release's own setting, in its own deploy
+    hashes = {r["measurements"]["config_sha256"] for r in steps.values()}
+    assert len(hashes) == 2  # the host's config before the checkout, the release's after it
+    set_env_keys(site.work, backup_root="/tmp/elsewhere")
+    bad = site.release("moves the backups")
+    proc = site.deploy(bad)
+    assert proc.returncode == 1
+    result = check_consistent(site, sha)  # the previous release stays checked out
+    assert (result["overall"], result["error_class"]) == ("aborted", "config_host_owned_changed")
+    assert "environments.dev.backup_root" in result["message"]
