@@ -11,6 +11,7 @@ import pytest
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import IpaiError
 from pytest_ipai.core.gitstate import tracked
+from pytest_ipai.core.proc import run
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.rules.compose import (
     allowed,
@@ -20,7 +21,12 @@ from pytest_ipai.rules.compose import (
     load_compose,
     published_ports,
 )
-from pytest_ipai.rules.odoo_cli import CommandLine, parse_odoo_args, service_command
+from pytest_ipai.rules.odoo_cli import (
+    CommandLine,
+    parse_odoo_args,
+    service_command,
+    systemd_exec_start,
+)
 from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 pytestmark = [pytest.mark.predeploy]
@@ -126,6 +132,11 @@ def _odoo_command_line(config: StackConfig) -> tuple[CommandLine | None, Path | 
         return parse_odoo_args([str(a) for a in args], f"environments.{env.name}.odoo_args"), (
             config.file
         )
+    unit = (env.raw.get("host_process") or {}).get("systemd_unit")
+    if unit:  # on the host (a deploy's pre-deploy run): the unit's own command line
+        words = _unit_command(str(unit))
+        if words is not None:
+            return parse_odoo_args(words, f"systemd unit {unit}: ExecStart"), None
     service = (env.raw.get("services") or {}).get("odoo")
     files = [config.base_dir / str(name) for name in env.raw.get("compose_files") or []]
     if not service or not files:
@@ -137,3 +148,13 @@ def _odoo_command_line(config: StackConfig) -> tuple[CommandLine | None, Path | 
     words, origin = found
     source = next(f for f in reversed(files) if f.name == origin.split(":", 1)[0])
     return parse_odoo_args(words, origin), source
+
+
+def _unit_command(unit: str) -> list[str] | None:
+    """ExecStart of a systemd unit on this machine; None where systemd cannot say (in CI, in
+    a container): the gate then judges odoo.conf and odoo_args alone."""
+    try:
+        proc = run(["systemctl", "show", "-p", "ExecStart", "--value", unit], timeout=10)
+    except IpaiError:
+        return None
+    return systemd_exec_start(proc.stdout) if proc.returncode == 0 else None

@@ -84,7 +84,9 @@ class DeployBed:
         (self.work / "addons/ipai/ipai_core/STANDIN_UPGRADE_FAULT").unlink(missing_ok=True)
 
     def write_compose(self, flags: list[str]) -> None:
-        volumes = [f"{h}:{c}:ro" for h, c in runtime_mounts()]
+        # deploy/code-version is the release's "addons code": bind-mounted from the checkout,
+        # read by the stand-in once at start, as Odoo reads its addons.
+        volumes = [f"{h}:{c}:ro" for h, c in runtime_mounts()] + ["./code-version:/srv/code:ro"]
         document = {
             "services": {
                 "odoo": {
@@ -103,6 +105,8 @@ class DeployBed:
                         str(self.gevent_port),
                         "--db",
                         self.db.name,
+                        "--code-file",
+                        "/srv/code",
                         *flags,
                     ],
                 }
@@ -174,6 +178,7 @@ def _with_db(demo_stack: Path, bed: Any, tmp_path: Path, work: Path, db: OdooDb)
     )
     (root / "hostd").mkdir()
     deploy_bed.hostd = HostdServer(demo_stack / "ipai.toml", root / "hostd", env=deploy_bed.env())
+    (work / "deploy" / "code-version").write_text("base\n")
     deploy_bed.write_compose([])
     (work / "deploy" / "policy.toml").write_text(POLICY)
     set_env_keys(

@@ -453,3 +453,27 @@ def test_a_release_deploys_under_its_own_config_but_never_moves_the_hosts(
     result = check_consistent(site, sha)  # the previous release stays checked out
     assert (result["overall"], result["error_class"]) == ("aborted", "config_host_owned_changed")
     assert "environments.dev.backup_root" in result["message"]
+
+
+def test_a_release_is_promoted_only_once_its_code_serves(site: DeployBed) -> None:
+    """The code is bind-mounted from the checkout and read once at start (as Odoo reads its
+    addons): a release that changes only the code leaves compose's definition as it was, so
+    compose alone would keep the old process; the deploy recreates the Odoo service, and
+    runtime.code_current proves the process started after the deploy."""
+    assert _served_code(site) == "base"
+    sha = site.release("new code only", files={"deploy/code-version": "v2\n"})
+    proc = site.deploy(sha)
+    assert proc.returncode == 0, proc.stdout
+    result = check_consistent(site, sha)
+    assert (
+        "recreated odoo" in next(s for s in result["steps"] if s["name"] == "compose_up")["detail"]
+    )
+    assert _served_code(site) == "v2"  # the new code serves
+    pack = Path(result["evidence"]["postdeploy"])
+    gates = {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+    assert gates["runtime.code_current"]["status"] == "pass"
+
+
+def _served_code(site: DeployBed) -> str:
+    answer = requests.get(f"http://127.0.0.1:{site.port}/web/login", timeout=5)
+    return answer.headers.get("X-Standin-Code", "")

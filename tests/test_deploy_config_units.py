@@ -10,7 +10,7 @@ from pytest_ipai.config.schema import first_problem
 from pytest_ipai.core.addresses import allowed as address_allowed
 from pytest_ipai.core.errors import InputError
 from pytest_ipai.rules.compose import allowed, image_unpinned, images, load_compose, published_ports
-from pytest_ipai.rules.odoo_cli import parse_odoo_args, service_command
+from pytest_ipai.rules.odoo_cli import parse_odoo_args, service_command, systemd_exec_start
 from pytest_ipai.rules.odoo_conf import check_odoo_conf
 
 
@@ -230,3 +230,18 @@ def test_allowlist_protocols_and_networks(
     assert first_problem({"stack": {"addons_manifest": "a.json"},
                           "environments": {"dev": {"port_allowlist": [entry]}}},
                          "config") is None  # fmt: skip
+
+
+def test_a_systemd_units_command_line() -> None:
+    # systemctl show -p ExecStart --value odoo.service, as systemd 252 answers
+    answer = (
+        "{ path=/opt/odoo/venv/bin/python3 ; argv[]=/opt/odoo/venv/bin/python3 "
+        "/opt/odoo/odoo-bin -c /etc/odoo/odoo.conf --workers=4 --proxy-mode ; "
+        "ignore_errors=no ; start_time=[Sat 2026-12-05 10:00:00 UTC] ; stop_time=[n/a] ; "
+        "pid=1234 ; code=(null) ; status=0/0 }\n"
+    )
+    words = systemd_exec_start(answer)
+    assert words is not None and words[-2:] == ["--workers=4", "--proxy-mode"]
+    cli = parse_odoo_args(words, "systemd unit odoo.service: ExecStart")
+    assert cli.options == {"config": "/etc/odoo/odoo.conf", "workers": "4", "proxy_mode": "True"}
+    assert systemd_exec_start("") is None  # a unit without ExecStart

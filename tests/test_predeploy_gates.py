@@ -4,13 +4,15 @@ stack and fails with each of its error classes when the stack is broken that way
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import demo_build, run_ipai, run_suite
+from conftest import demo_build, run_ipai, run_suite, set_env_keys
 
 PREDEPLOY = {
     "oca.repos_present",
@@ -405,3 +407,32 @@ def test_odoo_conf_safe_judges_the_servers_command_line_too(demo_stack: Path) ->
         "docker-compose.yml: services.odoo.command (overrides odoo.conf): workers:"
         in (result["message"])
     )
+
+
+def test_odoo_conf_safe_reads_the_systemd_units_command_line(
+    demo_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Odoo run by systemd: on the host, the unit's ExecStart is the command line (systemd
+    cannot run here: a systemctl that answers as systemd 252 does stands in for it)."""
+    conf = demo_stack / "odoo.conf"
+    conf.write_text(conf.read_text().replace("proxy_mode = True", "proxy_mode = False"))
+    commit(demo_stack, "proxy mode off in the file")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    answer = ("{ path=/usr/bin/odoo ; argv[]=/usr/bin/odoo -c /etc/odoo/odoo.conf --proxy-mode ; "
+              "ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; "
+              "status=0/0 }")  # fmt: skip
+    fake = bindir / "systemctl"
+    fake.write_text(f"#!{sys.executable}\nprint({answer!r})\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    set_env_keys(demo_stack, behind_proxy=True,
+                 host_process={"systemd_unit": "odoo.service", "http_port": 8069})  # fmt: skip
+    result = suite(demo_stack)["odoo_conf.safe"]
+    assert result["status"] == "pass", result["message"]
+    assert (
+        result["measurements"]["command_line"]["origin"] == "systemd unit odoo.service: ExecStart"
+    )
+    fake.write_text(f"#!{sys.executable}\nprint({answer.replace(' --proxy-mode', '')!r})\n")
+    result = suite(demo_stack)["odoo_conf.safe"]
+    assert result["error_class"] == "proxy_mode_off"

@@ -118,3 +118,14 @@ def _words(value: Any) -> list[str]:
         return shlex.split(str(value))  # compose splits a string command like a shell would
     except ValueError:
         return str(value).split()
+
+
+_EXEC_ARGV = re.compile(r"argv\[\]=(.*?) ; ")
+
+
+def systemd_exec_start(text: str) -> list[str] | None:
+    """The command line of ``systemctl show -p ExecStart --value UNIT``'s answer
+    (``{ path=... ; argv[]=/usr/bin/odoo -c /etc/odoo.conf --workers=4 ; ignore_errors=no ; ...
+    }``), or None when it holds none."""
+    match = _EXEC_ARGV.search(text)
+    return _words(match.group(1)) if match else None

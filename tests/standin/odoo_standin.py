@@ -70,6 +70,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-db-selected", action="store_true")
     parser.add_argument("--not-odoo", action="store_true")
     parser.add_argument(
+        "--code-file",
+        metavar="PATH",
+        help="the addons' code, as Odoo loads it: read once at start and said in an "
+        "X-Standin-Code header (a change on disk is served only after a restart)",
+    )
+    parser.add_argument(
         "--leak",
         metavar="TEXT",
         help="say TEXT where a careless server would: a response header, the health body, a "
@@ -77,6 +83,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.gevent_port = args.gevent_port or args.port + 3
+    args.code = Path(args.code_file).read_text().strip() if args.code_file else ""
     return args
 
 

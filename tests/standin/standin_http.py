@@ -107,6 +107,8 @@ def make_handler(args: argparse.Namespace, role: str) -> type[BaseHTTPRequestHan
             self.send_header("X-Content-Type-Options", "nosniff")
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
+            if args.code:
+                self.send_header("X-Standin-Code", args.code)
             if args.leak:  # as http.server writes it: the UTF-8 bytes, read as Latin-1
                 self.send_header("X-Debug-Note", args.leak.encode().decode("latin-1"))
             self.end_headers()
