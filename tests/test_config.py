@@ -59,7 +59,7 @@ CASES = {
     ),
     "bad-port-allowlist": (
         GOOD + 'port_allowlist = ["8069"]\n',
-        "environments.prod.port_allowlist[0]: does not match ADDRESS:PORT*",
+        "environments.prod.port_allowlist[0]: does not match [tcp:|udp:]ADDRESS[/PREFIX]:PORT*",
     ),
     "bad-policy-file": (GOOD + 'policy = "missing.toml"\n', "*missing.toml: policy file not found"),
 }
