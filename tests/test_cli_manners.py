@@ -70,7 +70,10 @@ def test_postdeploy_without_its_engine_stops_before_any_gate(
     line = proc.stderr.strip()
     assert "\n" not in line
     assert line.startswith("ipai: error: environments.dev.engine_socket: engine socket")
-    assert "net.no_public_ports, runtime.code_current, runtime.workers need the container engine" in line
+    assert (
+        "net.no_public_ports, runtime.code_current, runtime.workers need the container engine"
+        in line
+    )
     assert not (demo_stack / "evidence").exists()
 
 

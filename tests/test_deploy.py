@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import IPAI, run_ipai, set_env_keys
-from deploy_bed import POLICY, DeployBed, git, make_deploy_bed
+from deploy_bed import CORE_MANIFEST, POLICY, DeployBed, git, make_deploy_bed
 from hostd_bed import TOKEN
 from odoo_db import drop_test_databases, fingerprint
 
@@ -477,3 +478,31 @@ def test_a_release_is_promoted_only_once_its_code_serves(site: DeployBed) -> Non
 def _served_code(site: DeployBed) -> str:
     answer = requests.get(f"http://127.0.0.1:{site.port}/web/login", timeout=5)
     return answer.headers.get("X-Standin-Code", "")
+
+
+def test_a_stack_without_oca_repositories_deploys(site: DeployBed) -> None:
+    """Odoo CE plus in-house addons only: nothing declared is nothing required, and the whole
+    deploy (pre-deploy suite, upgrade, post-deploy suite) promotes it."""
+    manifest = site.work / "config" / "addons_manifest.oca_ipai.json"
+    data = json.loads(manifest.read_text())
+    data["oca_repositories"], data["oca_must_have_modules"] = [], {}
+    core = site.work / CORE_MANIFEST
+    core.write_text(core.read_text().replace("['queue_job', 'web_responsive']", "['web']")
+                    .replace('["queue_job", "web_responsive"]', '["web"]'))  # fmt: skip
+    config = (site.work / "ipai.toml").read_text()
+    config = re.sub(r"addons_path = \[[^\]]*\]", 'addons_path = ["addons/ipai"]', config, count=1)
+    sha = site.release("no OCA", files={
+        "config/addons_manifest.oca_ipai.json": json.dumps(data), "ipai.toml": config,
+    })  # fmt: skip
+    # A stack that never had OCA modules installed.
+    site.db.execute("DELETE FROM ir_module_module WHERE name IN ('queue_job', "
+                    "'queue_job_cron_jobrunner', 'base_technical_user', 'web_responsive')")  # fmt: skip
+    proc = site.deploy(sha)
+    assert proc.returncode == 0, proc.stdout
+    result = check_consistent(site, sha)
+    assert result["overall"] == "promoted"
+    pack = Path(result["evidence"]["predeploy"])
+    gates = {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
+    for gate in ("oca.repos_present", "oca.repos_ref", "oca.must_have"):
+        assert gates[gate]["status"] == "pass"
+        assert gates[gate]["measurements"]["nothing_declared"] is True
