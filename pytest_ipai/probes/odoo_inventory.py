@@ -45,13 +45,16 @@ def local_snapshot() -> Snapshot:
             _STATES.get(str(info.get("status") or ""), "S"),
         )
     # psutil.net_connections() names one pid per socket, while Odoo's master and HTTP workers
-    # share one listening socket: Odoo's processes are asked one by one as well.
+    # share one listening socket; and its host-wide walk keeps the last process it saw holding
+    # a socket's inode, which can be a PostgreSQL backend just forked with the listening socket
+    # still open (gone a moment later). The processes the gates look for, Odoo's and
+    # PostgreSQL's, are asked one by one as well.
     owners: dict[int, set[int]] = {}
     for shared in psutil.net_connections(kind="tcp"):
         if shared.status == psutil.CONN_LISTEN and shared.pid and shared.laddr:
             owners.setdefault(shared.laddr.port, set()).add(shared.pid)
     for proc in procs.values():
-        if not (proc.odoo or proc.gevent):
+        if not (proc.odoo or proc.gevent or _postgres(proc)):
             continue
         try:
             connections = psutil.Process(proc.pid).net_connections(kind="tcp")
@@ -61,6 +64,12 @@ def local_snapshot() -> Snapshot:
             if own.status == psutil.CONN_LISTEN and own.laddr:
                 owners.setdefault(own.laddr.port, set()).add(proc.pid)
     return Snapshot(procs, {port: frozenset(pids) for port, pids in owners.items()})
+
+
+def _postgres(proc: Proc) -> bool:
+    """The PostgreSQL server (the DSN's port owner) or one of its processes."""
+    program = proc.argv[0].rsplit("/", 1)[-1] if proc.argv else ""
+    return program.startswith(("postgres", "postmaster"))
 
 
 def host_snapshot(target: Target, timeout: float) -> Snapshot:
