@@ -40,6 +40,9 @@ def report_path(pack: Path) -> Path:
 
 
 def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
+    # Allure runs in a temporary folder: paths given relative to the caller must not reach it.
+    pack = pack.resolve()
+    output = output.resolve() if output is not None else None
     results = pack / "allure-results"
     if not results.is_dir():
         raise InputError(f"{pack}: no allure-results/ folder")

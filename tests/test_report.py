@@ -98,3 +98,16 @@ def test_offline_filter_strips_beacons_and_spots_leftovers() -> None:
         '<img src="https://evil.example/x.png"><style>a{background:url(//cdn.example/y)}</style>'
     )
     assert external_references(leaky) == ["//cdn.example/y", "https://evil.example/x.png"]
+
+
+def test_report_of_a_relative_pack_path(demo_pack: Path) -> None:
+    """Allure runs in a temporary folder: a pack (and --output) given relative to where the
+    user stands must still be found there (it failed for every relative path)."""
+    where = demo_pack.parent.parent
+    relative = demo_pack.relative_to(where)
+    proc = run_ipai("report", str(relative), "--output", "out.html", cwd=where)
+    assert proc.returncode == 0, proc.stderr
+    assert Path(proc.stdout.strip()) == where / "out.html"
+    assert "oca.repos_present" in "\n".join(
+        embedded_files((where / "out.html").read_text()).values()
+    )
