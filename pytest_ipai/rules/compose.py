@@ -15,7 +15,9 @@ from ..core.errors import InputError
 from ..core.textfile import read_text
 
 MAX_COMPOSE_BYTES = 4 * 1024 * 1024
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+# ${VAR:-default} and ${VAR-default} (the default is what can be known before the deploy),
+# ${VAR} and $VAR (known only at deploy); $$ is a literal $
+_VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,32 @@ def load_compose(path: Path) -> dict[str, Any]:
     return data
 
 
-def _render(value: Any, where: str) -> str:
-    text = str(value)
+def interpolated(value: Any) -> tuple[str, str | None]:
+    """Compose's interpolation as far as it is known without the deploy's environment: the
+    text with defaults put in, and the first variable that has none (None when all do)."""
+    missing: list[str] = []
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(2) is None:
-            raise Unrendered(f"{where}: ${{{match.group(1)}}} has no default")
+            missing.append(match.group(1) or match.group(3))
+            return ""
         return match.group(2)
 
-    return _VAR.sub(substitute, text)
+    text = _VAR.sub(substitute, str(value).replace("$$", "\0")).replace("\0", "$")
+    return text, (missing[0] if missing else None)
+
+
+def known(value: Any) -> str | None:
+    """The interpolated value, or None when it depends on a variable without a default."""
+    text, missing = interpolated(value)
+    return text if missing is None else None
+
+
+def _render(value: Any, where: str) -> str:
+    text, missing = interpolated(value)
+    if missing is not None:
+        raise Unrendered(f"{where}: ${{{missing}}} has no default")
+    return text
 
 
 def published_ports(name: str, data: dict[str, Any]) -> list[Published]:

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .compose import known
+
 REVISION_LABEL = "org.opencontainers.image.revision"
-_VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}")
 _REGISTRY_DEFAULTS = ("docker.io/library/", "docker.io/", "localhost/")
 Finding = tuple[str, str]
 
@@ -41,7 +42,7 @@ def expected_service(compose: list[tuple[Path, dict[str, Any]]], service: str) -
         if not isinstance(spec, dict):
             continue
         if "image" in spec:
-            image = _rendered(str(spec["image"]))
+            image = known(spec["image"])
         for volume in spec.get("volumes") or []:
             source = _bind_source(volume)
             if source is not None:
@@ -56,19 +57,6 @@ def _bind_source(volume: Any) -> str | None:
         )
     source = str(volume).split(":", 1)[0]
     return source if source.startswith((".", "/", "~")) and ":" in str(volume) else None
-
-
-def _rendered(value: str) -> str | None:
-    unknown = False
-
-    def substitute(match: re.Match[str]) -> str:
-        nonlocal unknown
-        if match.group(2) is None:
-            unknown = True
-        return match.group(2) or ""
-
-    text = _VAR.sub(substitute, value)
-    return None if unknown else text
 
 
 def same_image(a: str, b: str) -> bool:

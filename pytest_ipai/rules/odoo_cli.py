@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .compose import known
+
 # options whose key is not their long name with dashes as underscores
 _RENAMED = {
     "database": "db_name", "d": "db_name", "db-filter": "dbfilter", "smtp": "smtp_server",
@@ -37,25 +39,6 @@ class CommandLine:
     options: dict[str, str]  # odoo.conf key -> value
     origin: str  # where the command line was read: "docker-compose.yml: services.odoo.command"
     unknown: list[str] = field(default_factory=list)  # keys set from a variable without default
-
-
-# compose interpolates ${VAR:-default} and ${VAR-default} (the default is what we can know) and
-# ${VAR} / $VAR (unknown until deploy)
-_VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)")
-
-
-def _rendered(value: str) -> str | None:
-    unknown = False
-
-    def substitute(match: re.Match[str]) -> str:
-        nonlocal unknown
-        if match.group(2) is None:
-            unknown = True
-            return ""
-        return match.group(2)
-
-    text = _VAR.sub(substitute, value.replace("$$", "\0"))
-    return None if unknown else text.replace("\0", "$")
 
 
 def parse_odoo_args(argv: list[str], origin: str) -> CommandLine:
@@ -82,7 +65,7 @@ def parse_odoo_args(argv: list[str], origin: str) -> CommandLine:
                 index += 1
             else:
                 value = "True"  # a flag this table does not know
-        rendered = _rendered(value)
+        rendered = known(value)
         if rendered is None:
             unknown.append(key)  # decided at deploy: the file's value is judged instead
             options.pop(key, None)
