@@ -97,8 +97,9 @@ def deploy(
     except DeployError as exc:
         return run_.finish("refused", EXIT_USAGE, exc, **fields), EXIT_USAGE
     try:
-        fields["take_over_maintenance"] = take_over_maintenance
-        return _deploy_locked(config, deploy_cfg, run_, sha, state_file, flag, repo, fields)
+        return _deploy_locked(
+            config, deploy_cfg, run_, sha, state_file, flag, repo, fields, take_over_maintenance
+        )
     finally:
         lock.release()
 
@@ -112,9 +113,9 @@ def _deploy_locked(
     flag: Path,
     repo: Path,
     fields: dict[str, Any],
+    take_over: bool,
 ) -> tuple[dict[str, Any], int]:
     state = load_state(state_file)
-    take_over = fields.pop("take_over_maintenance")
     try:
         with run_.step("maintenance_on") as record:
             held = maintenance_held(flag)

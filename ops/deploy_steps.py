@@ -61,12 +61,12 @@ def settings(config: StackConfig) -> dict[str, Any]:
 
 
 def compose_argv(config: StackConfig, deploy: dict[str, Any]) -> list[str]:
-    return compose_base(config) + list(deploy.get("compose_up_args", ["up", "-d"]))
+    return compose_base(config, deploy) + list(deploy.get("compose_up_args", ["up", "-d"]))
 
 
-def compose_base(config: StackConfig, deploy: dict[str, Any] | None = None) -> list[str]:
+def compose_base(config: StackConfig, deploy: dict[str, Any]) -> list[str]:
     """The compose command with the project and the allowlisted files, before its verb."""
-    argv = list((deploy or settings(config))["compose_command"])
+    argv = list(deploy["compose_command"])
     project = config.env.raw.get("compose_project")
     if project:
         argv += ["-p", str(project)]
