@@ -38,6 +38,7 @@ import build as demo_build  # noqa: E402
 __all__ = ["demo_build"]
 
 IPAI = [sys.executable, "-m", "ipai_ops.cli"]
+pytest_plugins = ["deploy_bed"]  # the `site` fixture of the deploy tests
 postgres_key = pytest.StashKey[PrivatePostgres]()
 store_key = pytest.StashKey[PrivateContainerStore]()
 

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from conftest import ROOT, run_ipai, seed_modules, set_env_keys
+from conftest import IPAI, ROOT, run_ipai, seed_modules, set_env_keys
 from hostd_bed import HostdServer
 from loopback import free_port
 from odoo_db import OdooDb, drop_test_databases, make_odoo_db
 from podman_bed import podman_env, python_in_container, runtime_mounts
 from routing_proxy import RoutingProxy
+
+from pytest_ipai.config.schema import first_problem
 
 UPGRADE = ROOT / "tests" / "standin" / "odoo_upgrade.py"
 CORE_MANIFEST = "addons/ipai/ipai_core/__manifest__.py"
@@ -217,3 +220,72 @@ def _with_db(demo_stack: Path, bed: Any, tmp_path: Path, work: Path, db: OdooDb)
         },
     )
     return deploy_bed
+
+
+@pytest.fixture
+def site(demo_stack: Path, bed: Any, tmp_path: Path) -> Any:
+    deploy_bed = make_deploy_bed(demo_stack, bed, tmp_path)
+    try:
+        base = deploy_bed.release("deploy settings and the stand-in compose file")
+        # First install on the host, by hand, as an operator would: the driver reads its
+        # settings from the checkout it starts in.
+        git(deploy_bed.host, "fetch", "-q", "origin")
+        git(deploy_bed.host, "reset", "-q", "--hard", base)
+        first = deploy_bed.deploy(base)
+        assert first.returncode == 0, first.stdout + first.stderr
+        yield deploy_bed
+    finally:  # also when the first deploy failed: its containers and database go
+        tear_down(deploy_bed)
+
+
+def tear_down(deploy_bed: DeployBed) -> None:
+    subprocess.run(
+        [
+            *IPAI[:1],
+            "-m",
+            "podman_compose",
+            "-p",
+            deploy_bed.project,
+            "-f",
+            str(deploy_bed.host / "deploy" / "compose.yaml"),
+            "down",
+            "-t",
+            "1",
+        ],
+        env=deploy_bed.env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    drop_test_databases(deploy_bed.db.name)
+    deploy_bed.proxy.close()
+
+
+def check_consistent(site: DeployBed, deployed: str) -> dict[str, Any]:
+    state = site.state()
+    assert first_problem(state, "deploy-state") is None
+    assert state["deployed_sha"] == deployed
+    assert git(site.host, "rev-parse", "HEAD") == deployed
+    result = site.result()
+    assert first_problem(result, "deploy-result") is None
+    pack = Path(result["evidence"][f"{result['command']}-dev"])
+    verify = run_ipai("evidence", "verify", str(pack))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert json.loads((pack / "deploy_result.json").read_text())["run_id"] == result["run_id"]
+    return result
+
+
+def rolled_back(
+    site: DeployBed, proc: subprocess.CompletedProcess[str], good: str, bad: str
+) -> dict[str, Any]:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = check_consistent(site, good)
+    assert (result["overall"], result["sha"], result["previous_sha"]) == ("rolled_back", bad, good)
+    state = site.state()
+    assert state["last_known_good_sha"] == good and state["previous_sha"] == bad
+    # Verified healthy again: maintenance ends (the bundled reverify.maintenance = "off").
+    assert state["maintenance"] is None and not result["maintenance"]["on"]
+    names = [s["name"] for s in result["steps"]]
+    assert names[-4:] == ["rollback_code", "rollback_compose", "rollback_database", "reverify"]
+    assert result["steps"][-1]["status"] == "pass"  # the old release verified healthy again
+    return result

@@ -6,76 +6,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import threading
 import time
-import tomllib
 from pathlib import Path
-from typing import Any
 
-import pytest
 import requests
-from conftest import IPAI, run_ipai, set_env_keys
-from deploy_bed import CORE_MANIFEST, POLICY, DeployBed, git, make_deploy_bed
+from conftest import IPAI, run_ipai
+from deploy_bed import DeployBed, check_consistent, git, rolled_back
 from hostd_bed import TOKEN
-from odoo_db import drop_test_databases, fingerprint
+from odoo_db import fingerprint
 
 from pytest_ipai.config.schema import first_problem
-
-
-@pytest.fixture
-def site(demo_stack: Path, bed: Any, tmp_path: Path) -> Any:
-    deploy_bed = make_deploy_bed(demo_stack, bed, tmp_path)
-    try:
-        base = deploy_bed.release("deploy settings and the stand-in compose file")
-        # First install on the host, by hand, as an operator would: the driver reads its
-        # settings from the checkout it starts in.
-        git(deploy_bed.host, "fetch", "-q", "origin")
-        git(deploy_bed.host, "reset", "-q", "--hard", base)
-        first = deploy_bed.deploy(base)
-        assert first.returncode == 0, first.stdout + first.stderr
-        yield deploy_bed
-    finally:  # also when the first deploy failed: its containers and database go
-        tear_down(deploy_bed)
-
-
-def tear_down(deploy_bed: DeployBed) -> None:
-    subprocess.run(
-        [
-            *IPAI[:1],
-            "-m",
-            "podman_compose",
-            "-p",
-            deploy_bed.project,
-            "-f",
-            str(deploy_bed.host / "deploy" / "compose.yaml"),
-            "down",
-            "-t",
-            "1",
-        ],
-        env=deploy_bed.env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    drop_test_databases(deploy_bed.db.name)
-    deploy_bed.proxy.close()
-
-
-def check_consistent(site: DeployBed, deployed: str) -> dict[str, Any]:
-    state = site.state()
-    assert first_problem(state, "deploy-state") is None
-    assert state["deployed_sha"] == deployed
-    assert git(site.host, "rev-parse", "HEAD") == deployed
-    result = site.result()
-    assert first_problem(result, "deploy-result") is None
-    pack = Path(result["evidence"][f"{result['command']}-dev"])
-    verify = run_ipai("evidence", "verify", str(pack))
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert json.loads((pack / "deploy_result.json").read_text())["run_id"] == result["run_id"]
-    return result
 
 
 def test_a_good_release_is_promoted_with_its_upgrade(site: DeployBed) -> None:
@@ -122,22 +65,6 @@ def test_a_good_release_is_promoted_with_its_upgrade(site: DeployBed) -> None:
         "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
     ) == [("18.0.1.0.1",)]
     assert f"deploy {result['run_id']}: promoted (promote, all_passed)" in proc.stdout
-
-
-def rolled_back(
-    site: DeployBed, proc: subprocess.CompletedProcess[str], good: str, bad: str
-) -> dict[str, Any]:
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    result = check_consistent(site, good)
-    assert (result["overall"], result["sha"], result["previous_sha"]) == ("rolled_back", bad, good)
-    state = site.state()
-    assert state["last_known_good_sha"] == good and state["previous_sha"] == bad
-    # Verified healthy again: maintenance ends (the bundled reverify.maintenance = "off").
-    assert state["maintenance"] is None and not result["maintenance"]["on"]
-    names = [s["name"] for s in result["steps"]]
-    assert names[-4:] == ["rollback_code", "rollback_compose", "rollback_database", "reverify"]
-    assert result["steps"][-1]["status"] == "pass"  # the old release verified healthy again
-    return result
 
 
 def test_a_release_whose_health_fails_is_rolled_back(site: DeployBed) -> None:
@@ -219,48 +146,6 @@ def test_a_release_that_loses_its_database_gets_it_back(site: DeployBed) -> None
     assert site.db.query(
         "SELECT latest_version FROM ir_module_module WHERE name = 'ipai_core'"
     ) == [("18.0.1.0.0",)]
-
-
-def test_a_rollback_that_saw_too_little_ends_as_the_policy_says(site: DeployBed) -> None:
-    """Too little traffic since the rollback for http.error_rate (min_samples 1000 here): with
-    the bundled reverify.inconclusive = "accept" the rollback waits, runs the suite again, and
-    ends rolled_back; with "fail" nothing proves it healthy, so it ends rollback_failed and
-    maintenance stays on, saying why."""
-    quiet = POLICY + '[decision.reverify.params."http.error_rate"]\nmin_samples = 1000\n'
-    good = site.release("quiet reverify", files={"deploy/policy.toml": quiet})
-    assert site.deploy(good).returncode == 0, site.result()
-    bad = site.release("slow start", flags=["--start-delay", "600"])
-    result = rolled_back(site, site.deploy(bad), good, bad)
-    assert "healthy; too little traffic to judge http.error_rate" in result["steps"][-1]["detail"]
-    assert "reverify-2" in result["evidence"]  # it waited and ran the suite again
-    strict = quiet.replace("[decision.reverify]\n", '[decision.reverify]\ninconclusive = "fail"\n')
-    good = site.release("strict reverify", flags=[], files={"deploy/policy.toml": strict})
-    assert site.deploy(good).returncode == 0, site.result()
-    bad = site.release("slow start again", flags=["--start-delay", "601"])
-    proc = site.deploy(bad)
-    assert proc.returncode == 1
-    result = check_consistent(site, good)
-    assert result["overall"] == "rollback_failed"
-    assert "too little traffic to judge http.error_rate" in result["steps"][-1]["detail"]
-    assert result["maintenance"]["on"] and "did not verify" in result["maintenance"]["why"]
-    state = site.state()
-    assert state["maintenance"]["run_id"] == result["run_id"]
-    assert "did not verify" in state["maintenance"]["reason"]
-    # The flag that run left is another run's to the next deploy: named, never silently reused.
-    fixed = site.release("fixed", flags=[])
-    proc = site.deploy(fixed)
-    assert proc.returncode == 2
-    refused = site.result()
-    assert (refused["overall"], refused["error_class"]) == ("refused", "maintenance_held")
-    assert f"set by run {result['run_id']} 0h0" in refused["message"]
-    assert "--take-over-maintenance" in refused["message"]
-    assert site.state()["deployed_sha"] == good  # nothing was touched
-    proc = site.deploy(fixed, "--take-over-maintenance")
-    assert proc.returncode == 0, proc.stdout
-    promoted = check_consistent(site, fixed)
-    assert promoted["maintenance_taken_over"]["run_id"] == result["run_id"]
-    assert "took over maintenance: set by run" in promoted["steps"][2]["detail"]
-    assert site.state()["maintenance"] is None
 
 
 def test_refusals_name_their_class(site: DeployBed) -> None:
@@ -426,83 +311,3 @@ def test_hostd_deploys_and_verifies_a_release(site: DeployBed) -> None:
     finally:
         hostd.kill()
     assert TOKEN not in hostd.log.read_text()
-
-
-def test_a_release_deploys_under_its_own_config_but_never_moves_the_hosts(
-    site: DeployBed,
-) -> None:
-    """The release's ipai.toml governs its own deploy (here: its compose_up_args), and every
-    step records the config's hash; a release that moves a host-owned setting is refused."""
-    config = tomllib.loads((site.work / "ipai.toml").read_text())
-    deploy = config["environments"]["dev"]["deploy"]
-    set_env_keys(site.work, deploy={**deploy, "compose_up_args": ["up", "-d", "--remove-orphans"]})
-    sha = site.release("compose up removes orphans")
-    proc = site.deploy(sha)
-    assert proc.returncode == 0, proc.stdout
-    result = check_consistent(site, sha)
-    pack = Path(result["evidence"]["deploy-dev"])
-    steps = {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
-    blob = next(b for b in steps["deploy.compose_up"]["blobs"] if b["name"] == "compose output")
-    text = (pack / "blobs" / blob["sha256"]).read_text()
-    assert "--remove-orphans" in text  # the release's own setting, in its own deploy
-    hashes = {r["measurements"]["config_sha256"] for r in steps.values()}
-    assert len(hashes) == 2  # the host's config before the checkout, the release's after it
-    set_env_keys(site.work, backup_root="/tmp/elsewhere")
-    bad = site.release("moves the backups")
-    proc = site.deploy(bad)
-    assert proc.returncode == 1
-    result = check_consistent(site, sha)  # the previous release stays checked out
-    assert (result["overall"], result["error_class"]) == ("aborted", "config_host_owned_changed")
-    assert "environments.dev.backup_root" in result["message"]
-
-
-def test_a_release_is_promoted_only_once_its_code_serves(site: DeployBed) -> None:
-    """The code is bind-mounted from the checkout and read once at start (as Odoo reads its
-    addons): a release that changes only the code leaves compose's definition as it was, so
-    compose alone would keep the old process; the deploy recreates the Odoo service, and
-    runtime.code_current proves the process started after the deploy."""
-    assert _served_code(site) == "base"
-    sha = site.release("new code only", files={"deploy/code-version": "v2\n"})
-    proc = site.deploy(sha)
-    assert proc.returncode == 0, proc.stdout
-    result = check_consistent(site, sha)
-    assert (
-        "recreated odoo" in next(s for s in result["steps"] if s["name"] == "compose_up")["detail"]
-    )
-    assert _served_code(site) == "v2"  # the new code serves
-    pack = Path(result["evidence"]["postdeploy"])
-    gates = {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
-    assert gates["runtime.code_current"]["status"] == "pass"
-
-
-def _served_code(site: DeployBed) -> str:
-    answer = requests.get(f"http://127.0.0.1:{site.port}/web/login", timeout=5)
-    return answer.headers.get("X-Standin-Code", "")
-
-
-def test_a_stack_without_oca_repositories_deploys(site: DeployBed) -> None:
-    """Odoo CE plus in-house addons only: nothing declared is nothing required, and the whole
-    deploy (pre-deploy suite, upgrade, post-deploy suite) promotes it."""
-    manifest = site.work / "config" / "addons_manifest.oca_ipai.json"
-    data = json.loads(manifest.read_text())
-    data["oca_repositories"], data["oca_must_have_modules"] = [], {}
-    core = site.work / CORE_MANIFEST
-    core.write_text(core.read_text().replace("['queue_job', 'web_responsive']", "['web']")
-                    .replace('["queue_job", "web_responsive"]', '["web"]'))  # fmt: skip
-    config = (site.work / "ipai.toml").read_text()
-    config = re.sub(r"addons_path = \[[^\]]*\]", 'addons_path = ["addons/ipai"]', config, count=1)
-    sha = site.release("no OCA", files={
-        "config/addons_manifest.oca_ipai.json": json.dumps(data), "ipai.toml": config,
-    })  # fmt: skip
-    # A stack that never had OCA modules installed.
-    site.db.execute("DELETE FROM ir_module_module WHERE name IN ('queue_job', "
-                    "'queue_job_cron_jobrunner', 'base_technical_user', 'web_responsive')")  # fmt: skip
-    proc = site.deploy(sha)
-    assert proc.returncode == 0, proc.stdout
-    result = check_consistent(site, sha)
-    assert result["overall"] == "promoted"
-    pack = Path(result["evidence"]["predeploy"])
-    gates = {r["gate_id"]: r for r in json.loads((pack / "results.json").read_text())["results"]}
-    for gate in ("oca.repos_present", "oca.repos_ref", "oca.must_have"):
-        assert gates[gate]["status"] == "pass"
-        assert gates[gate]["measurements"]["nothing_declared"] is True
