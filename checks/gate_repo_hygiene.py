@@ -20,8 +20,7 @@ from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.rules.ci_commands import CommandPolicy
 from pytest_ipai.rules.hygiene import tree_state
 from pytest_ipai.rules.pipeline import RANK, lint_pipelines
-from pytest_ipai.rules.secret_baseline import DEFAULT_NAME, baseline_name, load_baseline
-from pytest_ipai.rules.secret_scan import grouped, history_secrets, scan_secrets
+from pytest_ipai.rules.secret_scan import grouped, scan_with_params
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -72,18 +71,10 @@ def test_git_clean(
 @pytest.mark.gate("secrets.none_committed", severity="critical")
 def test_no_secrets(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     repo = _stack_repo(ipai_config, ipai_gate)
-    params = ipai_gate.params
-    ignore = list(params.get("ignore_paths", []))
-    values = ipai_config.secret_values()
     try:
-        baseline = load_baseline(repo, baseline_name(params.get("baseline", DEFAULT_NAME)))
+        scan, baseline = scan_with_params(repo, ipai_gate.params, ipai_config.secret_values())
     except ConfigError as exc:
         ipai_gate.error("baseline_invalid", exc.message)
-    try:
-        scan = scan_secrets(repo, ignore, values, baseline)
-        if params.get("history", False):
-            depth = int(params.get("history_max_commits", 1000))
-            history_secrets(repo, ignore, values, depth, baseline, scan)
     except IpaiError as exc:
         ipai_gate.error("git_unavailable", exc.message)
     quiet = scan.suppressed_counts()

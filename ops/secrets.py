@@ -29,13 +29,8 @@ def cmd_secrets(
     args: argparse.Namespace, load_config: Callable[[argparse.Namespace], StackConfig]
 ) -> int:
     # Here, not at the top: detect-secrets is only loaded by the command that scans.
-    from pytest_ipai.rules.secret_baseline import (
-        DEFAULT_NAME,
-        baseline_name,
-        load_baseline,
-        write_baseline,
-    )
-    from pytest_ipai.rules.secret_scan import grouped, history_secrets, scan_secrets
+    from pytest_ipai.rules.secret_baseline import write_baseline
+    from pytest_ipai.rules.secret_scan import grouped, scan_with_params
 
     config = load_config(args)
     repo = toplevel(config.repo_root)
@@ -43,13 +38,10 @@ def cmd_secrets(
         raise IpaiError(f"{config.repo_root}: the stack is not a git work tree")
     gate = load_policy(config.env.policy_file).gates.get(GATE)
     params = gate.params if gate is not None else {}
-    ignore = list(params.get("ignore_paths", []))
-    baseline = load_baseline(repo, baseline_name(params.get("baseline", DEFAULT_NAME)))
-    scan = scan_secrets(repo, ignore, config.secret_values(), baseline)
-    if params.get("history", False) and args.secrets_command == "scan":
-        depth = int(params.get("history_max_commits", 1000))
-        history_secrets(repo, ignore, config.secret_values(), depth, baseline, scan)
-    if args.secrets_command == "baseline":
+    # A baseline records what the tree holds now: the history is only scanned to report.
+    scanning = args.secrets_command == "scan"
+    scan, baseline = scan_with_params(repo, params, config.secret_values(), history=scanning)
+    if not scanning:
         if not args.reason.strip():
             raise IpaiError("--reason: say why these findings are accepted")
         rows = [(f.file, f.line, f.kind, f.hashed) for f in scan.findings]

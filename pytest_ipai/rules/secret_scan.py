@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from detect_secrets.core.potential_secret import PotentialSecret
 
@@ -26,7 +27,7 @@ from ..core.gitstate import git, git_raw
 from ..core.redact import credential_parts
 from ..core.textfile import read_bytes
 from .hygiene import GREP_TIMEOUT, grep
-from .secret_baseline import Baseline
+from .secret_baseline import DEFAULT_NAME, Baseline, baseline_name, load_baseline
 from .secret_detectors import detectors, file_filtered, judge_lines, prefilter_patterns
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -217,6 +218,22 @@ def scan_secrets(
         judge.judge(file, lines, numbers)
     scan.findings.sort(key=lambda f: (f.file, f.line, f.kind))
     return scan
+
+
+def scan_with_params(
+    repo: Path, params: dict[str, Any], secret_values: Iterable[str], *, history: bool = True
+) -> tuple[SecretScan, Baseline]:
+    """The scan as ``secrets.none_committed``'s policy params set it up: ``ignore_paths``,
+    ``baseline``, and ``history`` (when ``history`` allows it). ConfigError for a baseline
+    that cannot be read; ToolError when git cannot answer."""
+    baseline = load_baseline(repo, baseline_name(params.get("baseline", DEFAULT_NAME)))
+    ignore = list(params.get("ignore_paths", []))
+    values = list(secret_values)
+    scan = scan_secrets(repo, ignore, values, baseline)
+    if history and params.get("history", False):
+        depth = int(params.get("history_max_commits", 1000))
+        history_secrets(repo, ignore, values, depth, baseline, scan)
+    return scan, baseline
 
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
