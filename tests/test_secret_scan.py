@@ -124,11 +124,12 @@ def test_suppressed_lines_are_counted_and_nothing_scanned_is_no_pass(tmp_path: P
     assert scan_secrets(empty, []).files_scanned == 0
     binary = make_repo(tmp_path / "binary", {})
     (binary / "logo.png").write_bytes(b"\x89PNG\0\0DB_PASSWORD=hidden-in-binary")
+    (binary / "__init__.py").write_text("")  # empty: nothing to scan, and not binary
     os.symlink("/dev/zero", binary / "zero")  # a tracked symlink is never followed
     commit_all(binary)
     scan = scan_secrets(binary, [])
-    assert (scan.files_tracked, scan.files_scanned) == (2, 0)
-    assert scan.skipped == {"binary": 1, "symlink": 1}
+    assert (scan.files_tracked, scan.files_scanned) == (3, 0)
+    assert scan.skipped == {"binary": 1, "empty": 1, "symlink": 1}
 
 
 def test_the_gate_errors_when_nothing_was_scanned(demo_stack: Path) -> None:

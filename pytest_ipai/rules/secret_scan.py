@@ -152,6 +152,13 @@ def _text_files(repo: Path) -> set[str]:
     return {name for name in out.split("\0") if name}
 
 
+def _empty(path: Path) -> bool:
+    try:
+        return os.lstat(path).st_size == 0
+    except OSError:
+        return False
+
+
 def _lines(path: Path) -> list[str] | str:
     """The file's lines, or why it was not read (never follows a symlink)."""
     try:
@@ -187,9 +194,9 @@ def scan_secrets(
             why = "symlink" if mode == "120000" else "submodule or other entry"
             scan.skipped[why] = scan.skipped.get(why, 0) + 1
     text_files = _text_files(repo) & regular
-    binary = len(regular - text_files)
-    if binary:
-        scan.skipped["binary"] = binary
+    for name in regular - text_files:  # git grep lists neither binary nor empty files
+        why = "empty" if _empty(repo / name) else "binary"
+        scan.skipped[why] = scan.skipped.get(why, 0) + 1
     candidates: dict[str, set[int]] = defaultdict(set)
     # One alternation, not one -e per pattern: git then searches each file's whole buffer
     # once instead of trying every pattern on every line (50 MB: 4 s, not minutes).
