@@ -232,6 +232,12 @@ def test_what_a_deploy_expects_against_what_runs(tmp_path: Path) -> None:
     ]
     older = {**attrs, "State": {"StartedAt": "2026-12-05T09:59:59Z"}}
     assert [c for c, _ in judge_container(older, expected, since, None)] == ["code_stale"]
+    # The same second as the deploy, but after it: not stale (the seconds alone said so).
+    deploy = datetime(2026, 12, 5, 10, 0, 0, 7000)
+    same_second = {**attrs, "State": {"StartedAt": "2026-12-05T10:00:00.939970027Z"}}
+    assert judge_container(same_second, expected, deploy, "b" * 40) == []
+    early = {**attrs, "State": {"StartedAt": "2026-12-05T10:00:00.000500Z"}}
+    assert [c for c, _ in judge_container(early, expected, deploy, None)] == ["code_stale"]
     assert judge_processes({7: 30.0, 8: 29.0}, since, since + timedelta(seconds=30)) == []
     (stale,) = judge_processes({7: 90.0, 8: 29.0}, since, since + timedelta(seconds=30))
     assert stale[0] == "code_stale" and "process(es) 7 started before" in stale[1]

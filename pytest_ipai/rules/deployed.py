@@ -73,12 +73,15 @@ def same_image(a: str, b: str) -> bool:
 
 
 def started_at(attrs: dict[str, Any]) -> datetime | None:
-    """The container's State.StartedAt as naive UTC (nanoseconds and offsets allowed)."""
+    """The container's State.StartedAt as naive UTC, to the microsecond (the engine gives
+    nanoseconds: a deploy and its containers' start often share a second)."""
     text = str((attrs.get("State") or {}).get("StartedAt") or "")
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?", text)
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", text)
     if not match:
         return None
-    stamp = datetime.fromisoformat(match.group(1) + (match.group(2) or "Z").replace("Z", "+00:00"))
+    micro = (match.group(2) or "0")[:6].ljust(6, "0")
+    zone = (match.group(3) or "Z").replace("Z", "+00:00")
+    stamp = datetime.fromisoformat(f"{match.group(1)}.{micro}{zone}")
     return stamp.astimezone(UTC).replace(tzinfo=None)
 
 
