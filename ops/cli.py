@@ -17,11 +17,10 @@ from pytest_ipai.backup.retention import Policy
 from pytest_ipai.config.policy import load_policy
 from pytest_ipai.config.stack import StackConfig, find_config, load_config
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
-from pytest_ipai.evidence.publish import recover_orphans
 from pytest_ipai.evidence.verify import verify_pack
 from pytest_ipai.probes.hosts import target_spec
 
-from . import ci, deploy_cli, secrets
+from . import ci, deploy_cli, evidence_cmd, secrets
 from .console import guard_stdout
 
 
@@ -74,17 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_status_command(commands)
     secrets.add_command(commands, _add_config_options)
 
-    p_ev = commands.add_parser("evidence", help="work with evidence packs")
-    ev = p_ev.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
-    p_verify = ev.add_parser("verify", help="check a pack: checksums, schemas, chain, secrets")
-    p_verify.add_argument("pack")
-    _add_config_options(p_verify)
-    p_recover = ev.add_parser("recover", help="publish runs whose process died as packs")
-    _add_config_options(p_recover)
-    p_recover.add_argument("--evidence-root", metavar="DIR")
-    p_list = ev.add_parser("list", help="the packs of an environment, newest first")
-    _add_config_options(p_list)
-    p_list.add_argument("--limit", type=int, default=50)
+    evidence_cmd.add_command(commands, _add_config_options)
 
     p_logs = commands.add_parser("logs", help="the Odoo log of an environment")
     lg = p_logs.add_subparsers(dest="logs_command", required=True, parser_class=_Parser)
@@ -182,32 +171,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return code
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    secrets: list[str] = []
-    if args.config:
-        secrets = _config(args).secret_values()
-    pack = Path(args.pack)
-    problems = verify_pack(pack, secrets)
-    for problem in problems:
-        print(f"{pack}: {problem}")
-    if problems:
-        print(f"{pack}: INVALID ({len(problems)} problem{'s' if len(problems) != 1 else ''})")
-        return EXIT_GATE_FAILED
-    print(f"{pack}: valid")
-    return EXIT_OK
-
-
-def cmd_evidence(args: argparse.Namespace) -> int:
-    if args.evidence_command == "list":
-        from .evidence_list import list_packs
-
-        if args.limit < 1:
-            raise IpaiError("--limit: must be at least 1")
-        print("\n".join(list_packs(_config(args).env.evidence_root, args.limit)))
-        return EXIT_OK
-    return cmd_verify(args) if args.evidence_command == "verify" else cmd_recover(args)
-
-
 def cmd_logs(args: argparse.Namespace) -> int:
     from .logs_tail import tail
 
@@ -228,19 +191,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import doctor
 
     return doctor(_config(args), join=args.join, wait=args.wait)
-
-
-def cmd_recover(args: argparse.Namespace) -> int:
-    if args.evidence_root:
-        root = Path(args.evidence_root).resolve()
-    else:
-        root = _config(args).env.evidence_root
-    packs = recover_orphans(root)
-    for pack in packs:
-        print(f"recovered: {pack}")
-    if not packs:
-        print("nothing to recover")
-    return EXIT_OK
 
 
 def cmd_repos(args: argparse.Namespace) -> int:
@@ -306,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "gate": cmd_gate,
         "report": cmd_report,
-        "evidence": cmd_evidence,
+        "evidence": lambda a: evidence_cmd.cmd_evidence(a, _config),
         "repos": cmd_repos,
         "backup": cmd_backup,
         "deploy": lambda a: deploy_cli.cmd_deploy(a, _config),

@@ -21,9 +21,10 @@ from pytest_ipai.core.redact import Redactor
 from pytest_ipai.core.results import ERROR, FAIL, PASS, SKIPPED, BlobRef, GateResult
 from pytest_ipai.core.timeutil import iso, utc_now
 from pytest_ipai.deploy.state import DeployError
+from pytest_ipai.evidence.attest import load_pack_signer
 from pytest_ipai.evidence.manifest import start_manifest
 from pytest_ipai.evidence.pack import Staging, host_name, new_run_id
-from pytest_ipai.evidence.publish import publish_run
+from pytest_ipai.evidence.publish import config_snapshot, publish_run
 
 from .deploy_config import config_digest
 
@@ -92,10 +93,20 @@ class DeployRun:
             policy_sources=[],
         )
         self.manifest = self.redactor.data(manifest)
+        self.signer = load_pack_signer(config)
+        self.config_doc = config_snapshot(config, self.redactor.data)
         self.staging = Staging(config.env.evidence_root, self.run_id)
         self.expected: list[dict[str, Any]] = []
+        self._write_session()
+
+    def _write_session(self) -> None:
         self.staging.write_session(
-            {"manifest": self.manifest, "expected": self.expected, "pid": os.getpid()}
+            {
+                "manifest": self.manifest,
+                "expected": self.expected,
+                "config": self.config_doc,
+                "pid": os.getpid(),
+            }
         )
 
     def expect(self, names: list[str]) -> None:
@@ -109,9 +120,7 @@ class DeployRun:
             }
             for n in names
         ]
-        self.staging.write_session(
-            {"manifest": self.manifest, "expected": self.expected, "pid": os.getpid()}
-        )
+        self._write_session()
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepRecord]:
@@ -216,6 +225,8 @@ class DeployRun:
             decision=self.decision,
             extra={"deploy_result.json": result},
             exit_code=exit_code,
+            config=self.config_doc,
+            signer=self.signer,
         )
         result["evidence"] = {**self.evidence, self.scope: str(pack)}
         self.write_result(result)

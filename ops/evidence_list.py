@@ -1,29 +1,34 @@
-"""``ipai evidence list``: the packs under the evidence root, newest first."""
+"""``ipai evidence list``: the packs of an evidence root as its ledger tells them, newest first,
+with any pack on disk the ledger lacks (``ipai evidence recover`` adds those)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from pytest_ipai.evidence.ledger import packs_on_disk, read_ledger
 
 from . import tables
 
 
 def list_packs(root: Path, limit: int) -> list[str]:
-    packs = sorted((p for p in root.glob("*/*") if (p / "results.json").is_file()), reverse=True)
-    rows = [("PACK", "EXIT", "STARTED", "SUMMARY")]
-    for pack in packs[:limit]:
-        try:
-            document = json.loads((pack / "results.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            rows.append((str(pack.relative_to(root)), "?", "?", "unreadable results.json"))
-            continue
-        counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
+    entries = read_ledger(root)
+    rows = [("SEQ", "EVENT", "PACK", "RUN", "VERDICT", "EXIT", "SIGNED", "NOTED")]
+    for entry in reversed(entries[-limit:]):
         rows.append(
             (
-                str(pack.relative_to(root)),
-                str(document["exit_code"]),
-                document["started_at"],
-                counts,
+                str(entry.get("seq")),
+                str(entry.get("kind")),
+                str(entry.get("pack")),
+                str(entry.get("run_id")),
+                str(entry.get("verdict")),
+                str(entry.get("exit_code")),
+                "yes" if entry.get("signature_sha256") else "no",
+                str(entry.get("time")),
             )
         )
+    known = {str(e.get("pack")) for e in entries}
+    for pack in reversed(packs_on_disk(root)):
+        rel = pack.relative_to(root).as_posix()
+        if rel not in known:
+            rows.append(("-", "not in ledger", rel, "?", "?", "?", "?", "-"))
     return tables.render(rows)

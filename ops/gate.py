@@ -15,6 +15,7 @@ from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_USAGE, IpaiError, ToolError
 from pytest_ipai.core.proc import run, stream
 from pytest_ipai.core.redact import Redactor
+from pytest_ipai.evidence.attest import load_pack_signer
 from pytest_ipai.evidence.pack import Staging, new_run_id
 from pytest_ipai.evidence.publish import recover
 
@@ -103,18 +104,21 @@ def run_suite(
             )
         if report_to.is_file():
             data: dict[str, Any] = json.loads(report_to.read_text())
+            if data["pack"] is None:
+                return None, int(data["exit_code"])  # pytest said why (a full disk), once
             return Path(data["pack"]), int(data["exit_code"])
     # pytest ended without publishing: recover what it journaled, if it got that far.
     staging = Staging(evidence_root, run_id, create=False)
+    code = EXIT_USAGE if returncode in (2, 3, 4) else 1
     if (staging.path / "session.json").is_file():
-        pack = recover(staging, staging.session())
+        pack = recover(staging, staging.session(), exit_code=code, signer=load_pack_signer(config))
         # Said out loud: a run that ended this way reads like failed gates otherwise.
         print(
             f"ipai: pytest ended with status {returncode} without publishing its pack; "
             f"its journal was recovered into {pack}",
             file=sys.stderr,
         )
-        return pack, EXIT_USAGE if returncode in (2, 3, 4) else 1
+        return pack, code
     if returncode == 0:
         raise ToolError("pytest exited 0 but wrote no evidence pack")
     return None, EXIT_USAGE

@@ -31,7 +31,7 @@ def test_a_fresh_pack_is_valid(demo_pack: Path) -> None:
     assert verify_pack(demo_pack) == []
     proc = run_ipai("evidence", "verify", str(demo_pack))
     assert proc.returncode == 0
-    assert proc.stdout.strip() == f"{demo_pack}: valid"
+    assert proc.stdout.strip() == f"{demo_pack}: valid (unsigned)"
 
 
 def test_flipped_byte_is_a_checksum_mismatch(demo_pack: Path) -> None:
@@ -79,9 +79,9 @@ def test_result_that_disagrees_with_the_journal(demo_pack: Path) -> None:
         lambda d: gate(d, "oca.repos_present").update(status="fail", error_class="repo_missing"),
     )
     reseal(demo_pack)
-    assert "results.json: gate oca.repos_present disagrees with the journal" in verify_pack(
-        demo_pack
-    )
+    problems = verify_pack(demo_pack)
+    assert "results.json: gate oca.repos_present status disagrees with the journal" in problems
+    assert "results.json: gate oca.repos_present error_class disagrees with the journal" in problems
 
 
 def test_placeholder(demo_pack: Path) -> None:
@@ -123,7 +123,10 @@ def test_secret_in_pack(demo_pack: Path) -> None:
 def test_configured_secret_value_is_found(demo_pack: Path) -> None:
     edit_json(demo_pack / "manifest.json", lambda d: d.update(note="pw plainvalue-77"))
     reseal(demo_pack)
-    assert verify_pack(demo_pack) == []
+    # The edit itself is seen (the journal keeps the manifest); the value is a
+    # secret only when the config names it.
+    edited = "manifest.json: note disagrees with the journal"
+    assert verify_pack(demo_pack) == [edited]
     assert any("configured_secret" in p for p in verify_pack(demo_pack, ["plainvalue-77"]))
 
 

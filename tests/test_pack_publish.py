@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from pytest_ipai.core.results import GateResult
 from pytest_ipai.evidence.journal import JournalWriter, chain_problems, read_entries
-from pytest_ipai.evidence.pack import Staging, checksums
+from pytest_ipai.evidence.pack import Staging, checksums, host_name
 from pytest_ipai.evidence.publish import publish_run
 from pytest_ipai.evidence.verify import verify_pack
 
@@ -97,20 +98,42 @@ def test_sha256sums_is_written_last_and_covers_every_file(tmp_path: Path) -> Non
     assert all(p.stat().st_mtime_ns <= sums_written for p in pack.rglob("*") if p.is_file())
 
 
-def test_failed_publish_leaves_no_pack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_publish_that_runs_out_of_space_is_kept_for_recovery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ipai.core.errors import NoSpaceError
     from pytest_ipai.evidence import pack as pack_module
+    from pytest_ipai.evidence.publish import recover_orphans
 
-    def boom(*args: Any, **kwargs: Any) -> None:
+    real_render = pack_module.allure.render
+
+    def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pack_module.allure, "render", boom)
-    with pytest.raises(OSError):
-        publish(tmp_path, "run-full")
+    monkeypatch.setattr(pack_module.allure, "render", full)
+    staging = Staging(tmp_path, "run-full")
+    here = dict(manifest("run-full"), host=host_name())  # recovery takes this host's runs only
+    staging.write_session({"manifest": here, "expected": [], "pid": 1 << 22})
+    staging.journal.append("start", {"run_id": "run-full", "expected": []})
+    failing = result("demo.one", "fail")
+    staging.record(failing)
+    with pytest.raises(NoSpaceError, match="ipai evidence recover"):
+        publish_run(staging, manifest=here, results=[failing], expected=[])
     assert not (tmp_path / "20261124-1805").exists() or not any(
         (tmp_path / "20261124-1805").iterdir()
     )
-    # What was journaled is still in staging, for an operator or a recovery run.
-    assert list(read_entries(tmp_path / ".staging" / "run-full" / "journal.jsonl"))
+    kept = tmp_path / ".staging" / "run-full"
+    # The session record and the journal (with its finish entry) stay; half-written files go.
+    assert (kept / "session.json").is_file()
+    assert [e["kind"] for e in read_entries(kept / "journal.jsonl")][-1] == "finish"
+    assert not (kept / "results.json").exists() and not (kept / "allure-results").exists()
+
+    monkeypatch.setattr(pack_module.allure, "render", real_render)
+    (pack,) = recover_orphans(tmp_path)
+    assert verify_pack(pack) == []
+    document = json.loads((pack / "results.json").read_text())
+    # The pack tells the run as it ended: exit 1 for the failed gate, not interrupted.
+    assert (document["exit_code"], document["interrupted"]) == (1, False)
 
 
 def test_run_id_in_use_is_refused(tmp_path: Path) -> None:

@@ -121,13 +121,15 @@ def test_every_outcome_becomes_a_result(project: Any, xdist: bool) -> None:
     assert document["exit_code"] == 1
     assert document["summary"]["fail"] == 2
 
-    # The journal holds one chained line per result, in arrival order, after the start line.
+    # The journal holds one chained line per result, in arrival order, between the start line
+    # and the finish line (the exit code and the pack's documents).
     problems, head = chain_problems(pack / "journal.jsonl")
     assert problems == []
     assert head == document["journal_head"]
     entries = list(read_entries(pack / "journal.jsonl"))
     assert entries[0]["kind"] == "start"
-    assert sorted(e["result"]["gate_id"] for e in entries[1:]) == sorted(GATES)
+    assert sorted(e["result"]["gate_id"] for e in entries[1:-1]) == sorted(GATES)
+    assert (entries[-1]["kind"], entries[-1]["exit_code"]) == ("finish", 1)
 
     cases = junit_cases(pack)
     assert set(cases) == set(GATES)

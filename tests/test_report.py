@@ -62,7 +62,7 @@ def test_allure_results_carry_manifest_facts(demo_pack: Path) -> None:
     executor = json.loads((results / "executor.json").read_text())
     assert manifest["run_id"] in executor["buildName"]
     cases = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-    (case,) = [c for c in cases if c["name"] == "oca.repos_present"]
+    (case,) = [c for c in cases if c["name"] == "oca.repos_present · critical"]
     assert case["status"] == "passed"
     assert {"name": "feature", "value": "oca.repos_present"} in case["labels"]
     assert case["attachments"] and (results / case["attachments"][0]["source"]).is_file()

@@ -35,3 +35,7 @@ class InputError(IpaiError):
 
 class ToolError(IpaiError):
     """An external tool (git, allure, pytest) failed or timed out."""
+
+
+class NoSpaceError(IpaiError):
+    """A file system is full (ENOSPC, EDQUOT): what was being written is kept recoverable."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
 from ..core.fsio import dump_json
 from ..core.timeutil import epoch_ms
 
-_STATUS = {
+STATUS = {
     "pass": "passed",
     "fail": "failed",
     "error": "broken",
@@ -31,6 +32,11 @@ _EXT = {
     "application/xml": ".xml",
 }
 _NAMESPACE = uuid.UUID("6f1f6bf2-6c4e-4b7e-9d1e-7b7b2a7e1a10")
+
+
+def history_id(suite: str, gate_id: str) -> str:
+    """Allure's history and test-case id of a gate: the same in every run of the suite."""
+    return hashlib.sha256(f"{suite}/{gate_id}".encode()).hexdigest()
 
 
 def _properties(pairs: dict[str, str]) -> bytes:
@@ -62,6 +68,39 @@ def environment(manifest: dict[str, Any]) -> dict[str, str]:
     return pairs
 
 
+def case_uuid(run_id: str, gate_id: str) -> str:
+    """The Allure result's uuid of a gate in a run (its file is ``<uuid>-result.json``)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{run_id}/{gate_id}"))
+
+
+def shown_message(result: dict[str, Any]) -> str:
+    """The message as Allure shows it: the error class first, so categories can match it."""
+    message = str(result["message"])
+    return f"[{result['error_class']}] {message}" if result.get("error_class") else message
+
+
+def case_title(result: dict[str, Any]) -> str:
+    """What the report's list shows: the gate, its severity and, when it has one, its class."""
+    title = f"{result['gate_id']} · {result['severity']}"
+    return title + (f" · {result['error_class']}" if result.get("error_class") else "")
+
+
+def categories(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One Allure category per error class of the run (the class leads the message), then the
+    catch-alls by status."""
+    found = sorted({str(r["error_class"]) for r in results if r.get("error_class")})
+    by_class = [
+        {"name": f"error class: {klass}", "messageRegex": f"^\\[{re.escape(klass)}\\].*"}
+        for klass in found
+    ]
+    return [
+        *by_class,
+        {"name": "Gate failed", "matchedStatuses": ["failed"]},
+        {"name": "Gate could not look (error / not run)", "matchedStatuses": ["broken"]},
+        {"name": "Inconclusive", "matchedStatuses": ["unknown"]},
+    ]
+
+
 def render(
     document: dict[str, Any], manifest: dict[str, Any]
 ) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -70,11 +109,9 @@ def render(
     files: dict[str, bytes] = {}
     links: dict[str, str] = {}
     for result in document["results"]:
-        case_id = str(uuid.uuid5(_NAMESPACE, f"{document['run_id']}/{result['gate_id']}"))
-        history = hashlib.sha256(f"{document['suite']}/{result['gate_id']}".encode()).hexdigest()
-        message = result["message"]
-        if result.get("error_class"):
-            message = f"[{result['error_class']}] {message}"
+        case_id = case_uuid(document["run_id"], result["gate_id"])
+        history = history_id(document["suite"], result["gate_id"])
+        message = shown_message(result)
         attachments = []
         for blob in result.get("blobs", []):
             source = f"{case_id}-{blob['sha256'][:16]}-attachment{_EXT.get(blob['media_type'], '')}"
@@ -101,17 +138,20 @@ def render(
             }
             for n, a in enumerate(result.get("attempts", []), start=1)
         ]
+        # Measurements change from run to run: excluded from the history id, so the trend
+        # follows the gate, not its numbers.
         parameters = [
-            {"name": k, "value": json.dumps(v, sort_keys=True)}
+            {"name": k, "value": json.dumps(v, sort_keys=True), "excluded": True}
             for k, v in sorted(result.get("measurements", {}).items())
         ]
+        title = case_title(result)
         record = {
             "uuid": case_id,
             "historyId": history,
             "testCaseId": history,
-            "name": result["gate_id"],
+            "name": title,
             "fullName": f"{document['suite']}.{result['gate_id']}",
-            "status": _STATUS[result["status"]],
+            "status": STATUS[result["status"]],
             "statusDetails": {"message": message, "trace": result.get("details", "")},
             "stage": "finished",
             "start": epoch_ms(result.get("started_at")) or epoch_ms(document["started_at"]),
@@ -132,10 +172,5 @@ def render(
         "reportName": f"pytest-ipai {manifest['scope']} ({manifest['env']})",
     }
     files["executor.json"] = dump_json(executor)
-    categories = [
-        {"name": "Gate failed", "matchedStatuses": ["failed"]},
-        {"name": "Gate could not look (error / not run)", "matchedStatuses": ["broken"]},
-        {"name": "Inconclusive", "matchedStatuses": ["unknown"]},
-    ]
-    files["categories.json"] = dump_json(categories)
+    files["categories.json"] = dump_json(categories(document["results"]))
     return files, links

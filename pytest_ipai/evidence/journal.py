@@ -65,8 +65,9 @@ def read_entries(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(raw)
 
 
-def chain_problems(path: Path) -> tuple[list[str], str]:
-    """Problems with the chain (naming the line) and the head hash of the journal."""
+def chain_problems(path: Path, name: str = "journal.jsonl") -> tuple[list[str], str]:
+    """Problems with the chain (naming the line) and the head hash of a chained file (the
+    journal, or the evidence root's ledger)."""
     problems: list[str] = []
     prev = GENESIS
     with open(path, "rb") as fh:
@@ -74,12 +75,12 @@ def chain_problems(path: Path) -> tuple[list[str], str]:
             try:
                 entry = json.loads(raw)
             except ValueError:
-                problems.append(f"journal.jsonl:{number}: not valid JSON")
+                problems.append(f"{name}:{number}: not valid JSON")
                 prev = line_hash(raw)
                 continue
             if not isinstance(entry, dict) or entry.get("prev") != prev:
-                problems.append(f"journal.jsonl:{number}: chain broken (prev hash does not match)")
+                problems.append(f"{name}:{number}: chain broken (prev hash does not match)")
             elif entry.get("seq") != number:
-                problems.append(f"journal.jsonl:{number}: sequence number is {entry.get('seq')}")
+                problems.append(f"{name}:{number}: sequence number is {entry.get('seq')}")
             prev = line_hash(raw)
     return problems, prev

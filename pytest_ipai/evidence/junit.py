@@ -8,7 +8,7 @@ from typing import Any
 
 # Status -> junit child element. not_run is an error: a required gate that never ran is not a
 # pass in any UI.
-_CHILD = {
+CHILD = {
     "fail": "failure",
     "error": "error",
     "not_run": "error",
@@ -16,6 +16,21 @@ _CHILD = {
     "waived": "skipped",
     "inconclusive": "skipped",
 }
+
+
+def failure_message(result: dict[str, Any]) -> str:
+    return f"{result['status']}: {result['message']}"[:1000]
+
+
+def counts(results: list[dict[str, Any]]) -> dict[str, int]:
+    """The testsuite's tests / failures / errors / skipped attributes."""
+    kinds = [CHILD.get(str(r.get("status"))) for r in results]
+    return {
+        "tests": len(results),
+        "failures": kinds.count("failure"),
+        "errors": kinds.count("error"),
+        "skipped": kinds.count("skipped"),
+    }
 
 
 def render(document: dict[str, Any]) -> bytes:
@@ -46,14 +61,14 @@ def render(document: dict[str, Any]) -> bytes:
         for key in ("status", "error_class", "severity", "required", "nodeid"):
             if result.get(key) is not None:
                 ET.SubElement(case_props, "property", name=key, value=str(result[key]))
-        child = _CHILD.get(result["status"])
+        child = CHILD.get(result["status"])
         if child is None:
             continue
         counts[child] += 1
         element = ET.SubElement(
             case,
             child,
-            message=f"{result['status']}: {result['message']}"[:1000],
+            message=failure_message(result),
             type=result.get("error_class") or result["status"],
         )
         if child != "skipped":

@@ -20,19 +20,26 @@ import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ..core.errors import IpaiError
+from ..core.errors import IpaiError, NoSpaceError
 from ..core.fsio import dump_json, fsync_dir, sync_tree, write_json_atomic
 from ..core.results import GateResult, coverage, summary
 from ..core.timeutil import parse_iso, utc_now
-from . import allure, junit
+from . import allure, junit, ledger
 from .journal import JournalWriter
+
+if TYPE_CHECKING:
+    from .attest import PackSigner
 
 STAGING = ".staging"
 INFLIGHT = "inflight.jsonl"
+DOCUMENT_NAME = re.compile(r"^[a-z][a-z_]*\.json$")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESULTS_SCHEMA = "ipai/results/1"
+ATTESTATIONS = "attestations"  # signed statements about the pack; not in SHA256SUMS
+# What a publication writes besides the documents it is handed (cleared before a retry).
+OUTPUTS = ("results.json", "junit.xml", "allure-results", "SHA256SUMS", ATTESTATIONS)
 MAX_BLOB_BYTES = 8 * 1024 * 1024
 
 
@@ -55,9 +62,11 @@ def check_run_id(run_id: str) -> str:
 class Staging:
     """A pack under construction. Only the process that owns the run writes here."""
 
-    def __init__(self, root: Path, run_id: str, *, create: bool = True) -> None:
+    def __init__(self, root: Path, run_id: str, *, create: bool = True, check: bool = True) -> None:
+        # check=False: recovery opens a staged folder whatever its name (the run id it
+        # publishes is the one its manifest holds).
         self.root = root
-        self.run_id = check_run_id(run_id)
+        self.run_id = check_run_id(run_id) if check or create else run_id
         self.path = root / STAGING / run_id
         if create:
             if self.path.exists():
@@ -118,57 +127,119 @@ class Staging:
         return self.journal.append("result", {"result": result.to_dict()})
 
     def discard(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+        self.close()
         shutil.rmtree(self.path, ignore_errors=True)
 
     # -- publishing ------------------------------------------------------------------------
     def publish(
         self,
         *,
-        manifest: dict[str, Any],
         results: list[GateResult],
-        expected: Iterable[str],
-        exit_code: int,
-        decision: dict[str, Any] | None = None,
-        extra: dict[str, Any] | None = None,
+        finish: dict[str, Any],
+        signer: PackSigner | None = None,
     ) -> Path:
-        journal = self.journal
-        journal_head = journal.head
-        journal.close()
-        self._journal = None
-        cov = coverage(expected, results)
+        """Write every file of the pack, make it durable, drop the session record last, then
+        rename the pack into place and append it to the evidence root's ledger.
+
+        ``finish`` is the journal's closing entry: the exit code and every document of the pack
+        but results.json (manifest, policy, config, decision, a deploy's result), so a
+        publication that failed (a full disk) is repeated by recovery to the same bytes. On a
+        full disk the partial files are removed and the staging folder keeps what recovery
+        needs (journal, blobs, session record): :class:`NoSpaceError`."""
+        journal_head = self.journal.head
+        self.close()
+        documents: dict[str, Any] = finish["documents"]
+        manifest = documents["manifest.json"]
+        expected = [str(gate["gate_id"]) for gate in documents["policy.json"]["gates"]]
         document = {
             "schema": RESULTS_SCHEMA,
-            "run_id": self.run_id,
+            "run_id": manifest["run_id"],
             "suite": manifest["suite"],
             "scope": manifest["scope"],
             "env": manifest["env"],
             "started_at": manifest["started_at"],
             "finished_at": manifest["finished_at"],
             "interrupted": manifest["interrupted"],
-            "exit_code": exit_code,
+            "exit_code": finish["exit_code"],
             "summary": summary(results),
-            "coverage": cov.to_dict(),
+            "coverage": coverage(expected, results).to_dict(),
             "journal_head": journal_head,
             "results": [r.to_dict() for r in results],
         }
+        for name in documents:
+            if not DOCUMENT_NAME.match(name) or name == "results.json":
+                raise IpaiError(f"{self.path}: journal.jsonl: finish names a bad document {name!r}")
+        written = [*documents, *OUTPUTS]
+        try:
+            self._clear(written)
+            self._write(document, manifest, documents, signer)
+            sync_tree(self.path)
+            for name in ("session.json", INFLIGHT):
+                (self.path / name).unlink(missing_ok=True)
+            fsync_dir(self.path)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self._clear(written)
+            raise NoSpaceError(
+                f"{self.root}: no space left to publish run {self.run_id}; its journal is kept "
+                f"in {self.path} and `ipai evidence recover` publishes it once there is space"
+            ) from None
+        return self.finish_publication()
+
+    def finish_publication(self) -> Path:
+        """Rename a fully written staging folder into place and note it in the ledger."""
+        manifest = json.loads((self.path / "manifest.json").read_text("utf-8"))
+        try:
+            pack = self._rename_into_place(parse_iso(manifest["started_at"]), manifest["scope"])
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise NoSpaceError(
+                f"{self.root}: no space left to publish run {self.run_id}; it is written in "
+                f"{self.path} and `ipai evidence recover` moves it into place once there is space"
+            ) from None
+        ledger.append_pack(self.root, pack)
+        return pack
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         if self._inflight is not None:
             self._inflight.close()
             self._inflight = None
-        for name in ("session.json", INFLIGHT):
-            (self.path / name).unlink(missing_ok=True)
+
+    def _clear(self, names: Iterable[str]) -> None:
+        """Remove what an earlier, failed publication of this run left (never the journal,
+        the blobs or the session record: recovery needs them)."""
+        for name in names:
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+
+    def _write(
+        self,
+        document: dict[str, Any],
+        manifest: dict[str, Any],
+        documents: dict[str, Any],
+        signer: PackSigner | None,
+    ) -> None:
         # Checksums are taken from the bytes as they are written (blobs are named by theirs),
         # so publishing never reads the pack back.
         sums: dict[str, str] = {}
 
         def put(rel: str, data: bytes) -> None:
-            (self.path / rel).write_bytes(data)
+            with open(self.path / rel, "wb") as fh:
+                fh.write(data)
             sums[rel] = hashlib.sha256(data).hexdigest()
 
         sums["journal.jsonl"] = file_sha256(self.path / "journal.jsonl")
         for blob in (self.path / "blobs").iterdir():
-            sums[f"blobs/{blob.name}"] = blob.name
+            if not blob.name.startswith("."):
+                sums[f"blobs/{blob.name}"] = blob.name
         put("results.json", dump_json(document))
         put("junit.xml", junit.render(document))
         (self.path / "allure-results").mkdir()
@@ -178,14 +249,16 @@ class Staging:
         for name, digest in links.items():
             os.link(self.path / "blobs" / digest, self.path / "allure-results" / name)
             sums[f"allure-results/{name}"] = digest
-        put("manifest.json", dump_json(manifest))
-        if decision is not None:
-            put("decision.json", dump_json(decision))
-        for name, document in (extra or {}).items():  # e.g. deploy_result.json of a deploy pack
-            put(name, dump_json(document))
-        (self.path / "SHA256SUMS").write_bytes(format_sums(sums))
-        sync_tree(self.path)
-        return self._rename_into_place(parse_iso(manifest["started_at"]), manifest["scope"])
+        for name, content in documents.items():
+            put(name, dump_json(content))
+        sums_bytes = format_sums(sums)
+        with open(self.path / "SHA256SUMS", "wb") as fh:
+            fh.write(sums_bytes)
+        if signer is not None:
+            sums["SHA256SUMS"] = hashlib.sha256(sums_bytes).hexdigest()
+            for name, envelope in signer.envelopes(sums, document, documents).items():
+                (self.path / ATTESTATIONS).mkdir(exist_ok=True)
+                put(f"{ATTESTATIONS}/{name}", envelope)
 
     def _rename_into_place(self, started: datetime, scope: str) -> Path:
         minute_dir = self.root / f"{started.astimezone(UTC):%Y%m%d-%H%M}"
@@ -214,9 +287,16 @@ def format_sums(sums: dict[str, str]) -> bytes:
 
 
 def checksums(pack: Path) -> bytes:
-    """SHA256SUMS for a pack as it is on disk (every file but SHA256SUMS, read back)."""
+    """SHA256SUMS for a pack as it is on disk (every file but SHA256SUMS and the
+    attestations, read back)."""
     rels = [p.relative_to(pack).as_posix() for p in pack.rglob("*") if p.is_file()]
-    return format_sums({rel: file_sha256(pack / rel) for rel in rels if rel != "SHA256SUMS"})
+    return format_sums(
+        {
+            rel: file_sha256(pack / rel)
+            for rel in rels
+            if rel != "SHA256SUMS" and not rel.startswith(f"{ATTESTATIONS}/")
+        }
+    )
 
 
 def file_sha256(path: Path) -> str:

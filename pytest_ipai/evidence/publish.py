@@ -6,16 +6,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config.policy import GatePolicy
-from ..core.errors import EXIT_USAGE
+from ..config.stack import StackConfig
+from ..core.errors import EXIT_GATE_FAILED, EXIT_USAGE
 from ..core.proc import pid_alive
 from ..core.redact import Redactor
 from ..core.results import ERROR, NOT_RUN, GateResult, suite_exit_code
 from ..core.timeutil import iso, utc_now
 from .journal import read_entries
 from .pack import STAGING, Staging, host_name
+
+if TYPE_CHECKING:
+    from .attest import PackSigner
+
+POLICY_SCHEMA = "ipai/policy-snapshot/1"
+CONFIG_SCHEMA = "ipai/config-snapshot/1"
 
 
 def expected_entry(gate: GatePolicy) -> dict[str, Any]:
@@ -44,6 +51,47 @@ def _not_run(entry: dict[str, Any], message: str, error_class: str | None = None
     )
 
 
+def policy_snapshot(
+    expected: Sequence[GatePolicy | dict[str, Any]],
+    sources: Sequence[str] = (),
+    redact: Callable[[Any], Any] | None = None,
+) -> dict[str, Any]:
+    """policy.json: the gates the run was held to, as the run saw them (params redacted)."""
+    gates = []
+    for gate in expected:
+        if isinstance(gate, dict):
+            gates.append(dict(gate))
+            continue
+        gates.append(
+            {
+                **expected_entry(gate),
+                "title": gate.title,
+                "timeout": gate.timeout,
+                "params": redact(gate.params) if redact else gate.params,
+            }
+        )
+    return {"schema": POLICY_SCHEMA, "sources": list(sources), "gates": gates}
+
+
+def config_snapshot(config: StackConfig, redact: Callable[[Any], Any]) -> dict[str, Any]:
+    """config.json: the stack config the run read, redacted (it names secrets, never holds
+    them; redaction is the second lock)."""
+    return {
+        "schema": CONFIG_SCHEMA,
+        "file": str(config.file),
+        "env": config.env.name,
+        "config": redact(config.raw),
+    }
+
+
+def derived_exit_code(results: list[GateResult], decision: dict[str, Any] | None) -> int:
+    """The exit code a finished suite's results give: a rollback decided is never a success."""
+    code = suite_exit_code(results)
+    if decision is not None and decision.get("verdict") == "rollback" and code == 0:
+        code = 1
+    return code
+
+
 def publish_run(
     staging: Staging,
     *,
@@ -57,19 +105,15 @@ def publish_run(
     extra: dict[str, Any] | None = None,
     exit_code: int | None = None,
     not_run_reason: str | None = None,
+    policy: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    signer: PackSigner | None = None,
+    died: bool = False,
 ) -> tuple[Path, int]:
-    """Journal a ``not_run`` result for each expected gate without one, then publish."""
-    entries = [
-        e
-        if isinstance(e, dict)
-        else {
-            "gate_id": e.gate_id,
-            "suite": e.suite,
-            "severity": e.severity,
-            "required": e.required,
-        }
-        for e in expected
-    ]
+    """Journal a ``not_run`` result for each expected gate without one, then the finish entry
+    (the exit code and why, and every document of the pack but results.json), then publish."""
+    policy = policy or policy_snapshot(expected)
+    entries = policy["gates"]
     have = {r.gate_id for r in results}
     why = not_run_reason or (
         "the run was interrupted before this gate ran"
@@ -81,80 +125,125 @@ def publish_run(
             missing = _not_run(entry, why, STOPPED_EARLY if not_run_reason else None)
             staging.record(missing)
             results.append(missing)
-    code = EXIT_USAGE if tool_failure else suite_exit_code(results)
-    if exit_code is not None:
-        code = exit_code  # the caller's verdict (a deploy's), not the steps' own
-    final: dict[str, Any] = {**manifest, "finished_at": iso(utc_now()), "interrupted": interrupted}
     if decide is not None:
         decision = decide(results)
-    if decision is not None and decision.get("verdict") == "rollback" and code == 0:
-        code = 1  # a rollback decided is never a success, whatever the gates said
-    pack = staging.publish(
-        manifest=final,
-        results=results,
-        expected=[str(entry["gate_id"]) for entry in entries],
-        exit_code=code,
-        decision=decision,
-        extra=extra,
-    )
+    if died:
+        reason, code = "died", exit_code or EXIT_GATE_FAILED  # a run that died did not succeed
+    elif tool_failure:
+        reason, code = "tool_failure", EXIT_USAGE
+    elif exit_code is not None:
+        reason, code = "caller", exit_code  # the caller's verdict (a deploy's), not the steps'
+    else:
+        reason, code = "suite", derived_exit_code(results, decision)
+    final: dict[str, Any] = {**manifest, "finished_at": iso(utc_now()), "interrupted": interrupted}
+    documents: dict[str, Any] = {"manifest.json": final, "policy.json": policy}
+    if config is not None:
+        documents["config.json"] = config
+    if decision is not None:
+        documents["decision.json"] = decision
+    documents.update(extra or {})  # e.g. deploy_result.json of a deploy pack
+    finish = {
+        "exit_code": code,
+        "exit_reason": reason,
+        "interrupted": interrupted,
+        "finished_at": final["finished_at"],
+        "documents": documents,
+    }
+    staging.journal.append("finish", finish)
+    pack = staging.publish(results=results, finish=finish, signer=signer)
     return pack, code
 
 
-def recover_orphans(root: Path) -> list[Path]:
-    """Publish every staged run on this host whose process is gone, as an interrupted pack."""
-    folder = root / STAGING
-    if not folder.is_dir():
-        return []
-    published = []
-    for path in sorted(folder.iterdir()):
-        staging = Staging(root, path.name, create=False)
-        try:
-            session = staging.session()
-        except (OSError, ValueError):
-            continue  # not started far enough to be worth a pack; left for an operator
-        manifest = session["manifest"]
-        if manifest["host"] != host_name() or pid_alive(int(session["pid"])):
-            continue
-        if session["pid"] == os.getpid():
-            continue
-        published.append(recover(staging, session))
+def recover_orphans(root: Path, signer: PackSigner | None = None) -> list[Path]:
+    """Publish every staged run on this host whose process is gone. A staging folder is any
+    folder under .staging/ holding a journal, whatever its name; anything else is left alone
+    with a warning (``warnings``)."""
+    published, _warnings = recover_all(root, signer)
     return published
 
 
-def recover(staging: Staging, session: dict[str, Any]) -> Path:
-    redactor = Redactor()
-    results: list[GateResult] = []
+def recover_all(root: Path, signer: PackSigner | None = None) -> tuple[list[Path], list[str]]:
+    folder = root / STAGING
+    if not folder.is_dir():
+        return [], []
+    published: list[Path] = []
+    warnings: list[str] = []
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink() or not path.is_dir() or not (path / "journal.jsonl").is_file():
+            warnings.append(f"{path}: not a staged run (no journal); left alone")
+            continue
+        staging = Staging(root, path.name, create=False, check=False)
+        if not (path / "session.json").is_file():
+            if (path / "SHA256SUMS").is_file() and (path / "manifest.json").is_file():
+                published.append(staging.finish_publication())  # written, never renamed
+            else:
+                warnings.append(f"{path}: a journal without its session record; left alone")
+            continue
+        try:
+            session = staging.session()
+            manifest = session["manifest"]
+            owner_alive = manifest["host"] == host_name() and pid_alive(int(session["pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            warnings.append(f"{path}: unreadable session record; left alone")
+            continue
+        if manifest["host"] != host_name() or owner_alive or session["pid"] == os.getpid():
+            continue
+        published.append(recover(staging, session, signer=signer))
+    return published, warnings
+
+
+def recover(
+    staging: Staging,
+    session: dict[str, Any],
+    *,
+    exit_code: int | None = None,
+    signer: PackSigner | None = None,
+) -> Path:
+    """Publish a staged run. One whose journal has its finish entry (the publication failed,
+    say on a full disk) is published as it would have been; one that died is an interrupted
+    pack whose exit code is never 0 (``exit_code`` is the dead run's, when known)."""
     journal = staging.path / "journal.jsonl"
-    if journal.exists():
-        for entry in read_entries(journal):
-            if entry.get("kind") == "result":
-                results.append(GateResult.from_dict(entry["result"]))
+    entries = list(read_entries(journal)) if journal.exists() else []
+    results = [GateResult.from_dict(e["result"]) for e in entries if e.get("kind") == "result"]
+    policy = session.get("policy") or policy_snapshot(session["expected"])
+    finish = next((e for e in entries if e.get("kind") == "finish"), None)
+    if finish is not None:
+        return staging.publish(results=results, finish=finish, signer=signer)
     inflight = staging.inflight()
     done = {r.gate_id for r in results}
     if inflight is not None and inflight["meta"]["gate_id"] not in done:
-        meta = inflight["meta"]
-        crashed = GateResult(
-            gate_id=meta["gate_id"],
-            suite=meta["suite"],
-            status=ERROR,
-            severity=meta["severity"],
-            required=meta["required"],
-            error_class="process_died",
-            message=redactor.text(
-                "the pytest process died while this gate ran"
-                + (f" (its timeout was {meta['timeout']:g}s)" if meta.get("timeout") else "")
-            ),
-            nodeid=meta["nodeid"],
-            started_at=inflight["started_at"],
-            host=host_name(),
-        )
+        crashed = _crashed(inflight)
         staging.record(crashed)
         results.append(crashed)
     pack, _code = publish_run(
         staging,
         manifest=session["manifest"],
         results=results,
-        expected=session["expected"],
+        expected=policy["gates"],
         interrupted=True,
+        exit_code=exit_code,
+        policy=policy,
+        config=session.get("config"),
+        signer=signer,
+        died=True,
     )
     return pack
+
+
+def _crashed(inflight: dict[str, Any]) -> GateResult:
+    meta = inflight["meta"]
+    return GateResult(
+        gate_id=meta["gate_id"],
+        suite=meta["suite"],
+        status=ERROR,
+        severity=meta["severity"],
+        required=meta["required"],
+        error_class="process_died",
+        message=Redactor().text(
+            "the pytest process died while this gate ran"
+            + (f" (its timeout was {meta['timeout']:g}s)" if meta.get("timeout") else "")
+        ),
+        nodeid=meta["nodeid"],
+        started_at=inflight["started_at"],
+        host=host_name(),
+    )

@@ -16,8 +16,10 @@ kills:
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +28,20 @@ from typing import Any
 import pytest
 
 from ..config.policy import GatePolicy
-from ..core.errors import IpaiError
+from ..core.errors import EXIT_USAGE, IpaiError, NoSpaceError
 from ..core.redact import Redactor
 from ..core.results import ERROR, FAIL, PASS, SKIPPED, WAIVED, Attempt, BlobRef, GateResult
 from ..core.timeutil import iso, utc_now
 from ..decision.decide import Decision, decide
 from ..evidence.manifest import start_manifest
 from ..evidence.pack import Staging, host_name
-from ..evidence.publish import expected_entry, publish_run, recover_orphans
+from ..evidence.publish import (
+    config_snapshot,
+    expected_entry,
+    policy_snapshot,
+    publish_run,
+    recover_orphans,
+)
 from .progress import Progress
 from .state import MAX_DETAILS, IpaiState, gate_payload, meta_key
 
@@ -64,13 +72,16 @@ class Controller:
         self.expected: list[GatePolicy] = state.policy.expected(state.suite) if state.suite else []
         self.session: pytest.Session | None = None
         self.early: Decision | None = None  # a trigger fired before the suite was over
+        self.policy: dict[str, Any] | None = None
+        self.config_doc: dict[str, Any] | None = None
+        self.no_space: str | None = None  # the evidence root filled up mid-run
 
     # -- session start ------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
         try:
-            for path in recover_orphans(self.state.evidence_root):
+            for path in recover_orphans(self.state.evidence_root, self.state.signer):
                 self.progress.note(f"recovered an interrupted run into {path}")
         except IpaiError as exc:
             self.progress.note(f"could not recover interrupted runs: {exc.message}")
@@ -86,12 +97,32 @@ class Controller:
             policy_sources=list(self.state.policy.sources),
         )
         self.manifest = self.redactor.data(self.manifest)
-        self.staging = Staging(self.state.evidence_root, self.state.run_id)
         expected = [expected_entry(g) for g in self.expected]
-        self.staging.write_session(
-            {"manifest": self.manifest, "expected": expected, "pid": os.getpid()}
-        )
-        self.staging.journal.append("start", {"run_id": self.state.run_id, "expected": expected})
+        self.policy = policy_snapshot(self.expected, self.state.policy.sources, self.redactor.data)
+        self.config_doc = config_snapshot(self.state.config, self.redactor.data)
+        self.staging = Staging(self.state.evidence_root, self.state.run_id)
+        try:
+            self.staging.write_session(
+                {
+                    "manifest": self.manifest,
+                    "expected": expected,
+                    "policy": self.policy,
+                    "config": self.config_doc,
+                    "pid": os.getpid(),
+                }
+            )
+            self.staging.journal.append(
+                "start", {"run_id": self.state.run_id, "expected": expected}
+            )
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.staging.discard()
+            self.staging = None
+            pytest.exit(
+                f"ipai: {self.state.evidence_root}: no space left to record a run",
+                returncode=EXIT_USAGE,
+            )
         self.progress.expect(len(self.expected))
 
     # -- runs in-process only (no xdist): remember which gate is in flight -----------------
@@ -149,14 +180,36 @@ class Controller:
 
     def _finish(self, nodeid: str, pending: _Pending) -> None:
         del self.pending[nodeid]
-        result = self._result(pending)
-        if result.gate_id in self.results:
-            return  # a rerun of the same gate (xdist replay): the first verdict stands
+        if self.no_space is not None:
+            return  # nothing more can be journaled; the session is stopping
+        try:
+            result = self._result(pending)
+            if result.gate_id in self.results:
+                return  # a rerun of the same gate (xdist replay): the first verdict stands
+            assert self.staging is not None
+            self.staging.record(result)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self._stop_for_space()
+            return
         self.results[result.gate_id] = result
-        assert self.staging is not None
-        self.staging.record(result)
         self.progress.gate_done(result)
         self._decide_early()
+
+    def _stop_for_space(self, message: str | None = None) -> None:
+        """The evidence root is full: stop the suite (what is journaled stays recoverable)."""
+        assert self.staging is not None
+        self.no_space = message or (
+            f"{self.state.evidence_root}: no space left to journal run {self.state.run_id}; "
+            f"what it recorded is kept in {self.staging.path} and `ipai evidence recover` "
+            "publishes it once there is space"
+        )
+        dsession = self.pyconfig.pluginmanager.getplugin("dsession")
+        if dsession is not None:
+            dsession.shouldstop = "no space left for the evidence"
+        elif self.session is not None:
+            self.session.shouldstop = "no space left for the evidence"
 
     def _decide_early(self) -> None:
         """A fired trigger cannot recover (docs/decisions.md): stop the suite there, so the
@@ -227,6 +280,26 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.staging is None or self.manifest is None:
             return
+        try:
+            self._publish(session, exitstatus)
+        except NoSpaceError as exc:
+            self.no_space = exc.message
+        if self.no_space is not None:
+            # One line, exit 2: the run's evidence could not be written; it stays staged.
+            self.staging.close()
+            sys.stderr.write(f"ipai: error: {self.no_space}\n")
+            session.exitstatus = EXIT_USAGE
+            self._report_to(None, EXIT_USAGE)
+
+    def _report_to(self, pack: Path | None, code: int) -> None:
+        report_to = self.pyconfig.getoption("ipai_report_to")
+        if report_to:
+            document = {"pack": None if pack is None else str(pack), "exit_code": code}
+            Path(report_to).write_text(json.dumps(document) + "\n")
+
+    def _publish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.no_space is not None or self.staging is None or self.manifest is None:
+            return
         for nodeid, pending in list(self.pending.items()):
             # Reports stopped mid-gate (interrupt, maxfail, shutdown): the gate could not finish.
             pending.phases.append(
@@ -263,11 +336,12 @@ class Controller:
                 if self.early is not None
                 else None
             ),
+            policy=self.policy,
+            config=self.config_doc,
+            signer=self.state.signer,
         )
         if made:
             self.progress.note(f"decision: {made[0].verdict} ({made[0].rule}): {made[0].reason}")
         session.exitstatus = code
         self.progress.finished(pack, code)
-        report_to = self.pyconfig.getoption("ipai_report_to")
-        if report_to:
-            Path(report_to).write_text(json.dumps({"pack": str(pack), "exit_code": code}) + "\n")
+        self._report_to(pack, code)

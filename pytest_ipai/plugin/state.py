@@ -17,6 +17,7 @@ from ..core.errors import IpaiError
 from ..core.recorder import GateRecorder
 from ..core.redact import Redactor
 from ..decision.policy import DecisionPolicy, Override, load_decision_policy
+from ..evidence.attest import PackSigner, load_pack_signer
 from ..evidence.manifest import current_user
 from ..evidence.pack import check_run_id, new_run_id
 from ..probes.hosts import LOCAL, Target, target_spec
@@ -40,6 +41,7 @@ class IpaiState:
     decision_policy: DecisionPolicy | None = None
     override: Override | None = None
     target: Target = field(default_factory=lambda: Target(LOCAL))
+    signer: PackSigner | None = None
     _redactor: Redactor | None = field(default=None, repr=False)
 
     @property
@@ -87,6 +89,7 @@ class IpaiState:
             f"environments.{stack.env.name}",
         )
         return cls(
+            signer=None if worker else load_pack_signer(stack),
             config=stack,
             policy=policy,
             suite=suite,
