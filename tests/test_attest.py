@@ -24,7 +24,7 @@ def keygen(path: Path) -> tuple[Path, str]:
 def signing_stack(demo_stack: Path, key: Path) -> Path:
     config = demo_stack / "ipai.toml"
     text = config.read_text().replace(
-        '[environments.dev]\n', f'[environments.dev]\nevidence = {{ signing_key = "{key}" }}\n', 1
+        "[environments.dev]\n", f'[environments.dev]\nevidence = {{ signing_key = "{key}" }}\n', 1
     )
     config.write_text(text)
     return config
@@ -124,9 +124,7 @@ def test_a_forger_without_the_key_is_caught_by_the_signature(
     assert f"{pack}: SHA256SUMS: differs from the signed statement ({statement})" in lines
 
 
-def test_an_unsigned_pack_fails_when_a_key_is_required(
-    demo_pack: Path, tmp_path: Path
-) -> None:
+def test_an_unsigned_pack_fails_when_a_key_is_required(demo_pack: Path, tmp_path: Path) -> None:
     public, _ = keygen(tmp_path / "k.key")
     proc = run_ipai("evidence", "verify", str(demo_pack), "--key", str(public))
     assert proc.returncode == 1
@@ -164,8 +162,10 @@ def test_a_key_others_can_read_is_refused(demo_stack: Path, tmp_path: Path) -> N
     config = signing_stack(demo_stack, private)
     proc = run_ipai("gate", "predeploy", "--config", str(config))
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].endswith(
-        f"evidence.signing_key: {private}: readable by others (mode 644); chmod 600 it"
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"evidence.signing_key: {private}: readable by others (mode 644); chmod 600 it")
     )
     assert "Traceback" not in proc.stdout + proc.stderr
 

@@ -113,10 +113,18 @@ def build(root: Path, spec: dict[str, Any]) -> Path:
             "inputs": {"failed": 1},
             "decided_at": STARTED,
         }
-    config = {"schema": "ipai/config-snapshot/1", "file": "ipai.toml", "env": "dev",
-              "config": {"stack": {"name": "demo"}}}
+    config = {
+        "schema": "ipai/config-snapshot/1",
+        "file": "ipai.toml",
+        "env": "dev",
+        "config": {"stack": {"name": "demo"}},
+    }
     pack, _ = publish_run(
-        staging, manifest=manifest, results=results, expected=expected, decision=decision,
+        staging,
+        manifest=manifest,
+        results=results,
+        expected=expected,
+        decision=decision,
         config=config,
     )
     return pack
@@ -179,8 +187,9 @@ def journal_forgeries(pack: Path) -> Iterator[Forgery]:
             if path in (("prev",),):
                 continue  # re-chaining rewrites it
 
-            def apply(target: Path, n: int = number, path: tuple[Any, ...] = path,
-                      value: Any = value) -> None:
+            def apply(
+                target: Path, n: int = number, path: tuple[Any, ...] = path, value: Any = value
+            ) -> None:
                 entries = [json.loads(r) for r in lines]
                 set_at(entries[n], path, changed(value))
                 prev, out = GENESIS, []
@@ -192,8 +201,11 @@ def journal_forgeries(pack: Path) -> Iterator[Forgery]:
                     prev = line_hash(line)
                 (target / "journal.jsonl").write_bytes(b"\n".join(out) + b"\n")
 
-            yield "journal.jsonl", f"line {number + 1} " + "/".join(map(str, path)), apply, (
-                *names_of(path, value), "seq" if path == ("seq",) else "journal"
+            yield (
+                "journal.jsonl",
+                f"line {number + 1} " + "/".join(map(str, path)),
+                apply,
+                (*names_of(path, value), "seq" if path == ("seq",) else "journal"),
             )
 
 
@@ -213,14 +225,18 @@ def junit_forgeries(pack: Path) -> Iterator[Forgery]:
     for key in ("tests", "failures", "errors", "skipped"):
         yield xml_forgery(
             "junit.xml",
-            lambda r, k=key: r.find("testsuite").set(k, "0" if r.find("testsuite").get(k) != "0" else "9"),  # type: ignore[union-attr]
+            lambda r, k=key: r.find("testsuite").set(
+                k, "0" if r.find("testsuite").get(k) != "0" else "9"
+            ),  # type: ignore[union-attr]
             f"testsuite {key}",
             (key,),
         )
     for prop in ("exit_code", "interrupted", "run_id"):
         yield xml_forgery(
             "junit.xml",
-            lambda r, p=prop: next(x for x in r.iter("property") if x.get("name") == p).set("value", "forged"),
+            lambda r, p=prop: next(x for x in r.iter("property") if x.get("name") == p).set(
+                "value", "forged"
+            ),
             f"testsuite property {prop}",
             (prop,),
         )
@@ -233,22 +249,40 @@ def junit_forgeries(pack: Path) -> Iterator[Forgery]:
         verdict = [c for c in case if c.tag in ("failure", "error", "skipped")]
         if verdict:
             tag = verdict[0].tag
-            yield xml_forgery("junit.xml", lambda r, f=find, t=tag: f(r).remove(f(r).find(t)),  # type: ignore[arg-type]
-                              f"{gate} <{tag}> stripped", (gate,))
-            yield xml_forgery("junit.xml", lambda r, f=find, t=tag: f(r).find(t).set("type", "forged"),  # type: ignore[union-attr]
-                              f"{gate} type", ("type",))
-            yield xml_forgery("junit.xml", lambda r, f=find, t=tag: f(r).find(t).set("message", "ok"),  # type: ignore[union-attr]
-                              f"{gate} message", ("message",))
+            yield xml_forgery(
+                "junit.xml",
+                lambda r, f=find, t=tag: f(r).remove(f(r).find(t)),  # type: ignore[arg-type]
+                f"{gate} <{tag}> stripped",
+                (gate,),
+            )
+            yield xml_forgery(
+                "junit.xml",
+                lambda r, f=find, t=tag: f(r).find(t).set("type", "forged"),  # type: ignore[union-attr]
+                f"{gate} type",
+                ("type",),
+            )
+            yield xml_forgery(
+                "junit.xml",
+                lambda r, f=find, t=tag: f(r).find(t).set("message", "ok"),  # type: ignore[union-attr]
+                f"{gate} message",
+                ("message",),
+            )
         else:
-            yield xml_forgery("junit.xml", lambda r, f=find: ET.SubElement(f(r), "failure"),
-                              f"{gate} <failure> added", (gate,))
+            yield xml_forgery(
+                "junit.xml",
+                lambda r, f=find: ET.SubElement(f(r), "failure"),
+                f"{gate} <failure> added",
+                (gate,),
+            )
         for prop in case.iter("property"):
             key = str(prop.get("name"))
             if key == "nodeid":
                 continue
             yield xml_forgery(
                 "junit.xml",
-                lambda r, f=find, k=key: next(x for x in f(r).iter("property") if x.get("name") == k).set("value", "forged"),
+                lambda r, f=find, k=key: next(
+                    x for x in f(r).iter("property") if x.get("name") == k
+                ).set("value", "forged"),
                 f"{gate} property {key}",
                 (key,),
             )
@@ -259,7 +293,9 @@ def allure_forgeries(pack: Path) -> Iterator[Forgery]:
         rel = f"allure-results/{path.name}"
         record = json.loads(path.read_text())
 
-        def edit(change: Callable[[dict[str, Any]], None], rel: str = rel) -> Callable[[Path], None]:
+        def edit(
+            change: Callable[[dict[str, Any]], None], rel: str = rel
+        ) -> Callable[[Path], None]:
             def apply(target: Path) -> None:
                 data = json.loads((target / rel).read_text())
                 change(data)
@@ -279,9 +315,18 @@ def allure_forgeries(pack: Path) -> Iterator[Forgery]:
 
         flipped = "passed" if record["status"] != "passed" else "failed"
         yield rel, "status", edit(lambda d, s=flipped: d.update(status=s)), ("status",)
-        yield rel, "message", edit(lambda d: d["statusDetails"].update(message="fine")), ("message",)
+        yield (
+            rel,
+            "message",
+            edit(lambda d: d["statusDetails"].update(message="fine")),
+            ("message",),
+        )
         yield rel, "name", edit(lambda d: d.update(name="forged")), ("name",)
-        for name, names in (("severity", ("severity",)), ("feature", ("feature",)), ("tag", ("tag",))):
+        for name, names in (
+            ("severity", ("severity",)),
+            ("feature", ("feature",)),
+            ("tag", ("tag",)),
+        ):
             yield rel, f"label {name}", edit(label(name)), names
 
 
