@@ -17,7 +17,7 @@ from pytest_ipai.backup.retention import Policy
 from pytest_ipai.config.policy import load_policy
 from pytest_ipai.config.stack import StackConfig, find_config, load_config
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
-from pytest_ipai.evidence.verify import verify_pack
+from pytest_ipai.evidence.verify import verify
 from pytest_ipai.probes.hosts import target_spec
 
 from . import ci, deploy_cli, evidence_cmd, secrets
@@ -159,15 +159,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
     print(gate.table(pack, config.secret_values()))
     print(f"pack: {pack}")
     ci.write_views(args, pack)
+    signature = "not checked"
     if args.verify:
-        problems = verify_pack(pack, config.secret_values())
-        for problem in problems:
+        checked = verify(pack, config.secret_values())
+        for problem in checked.problems:
             print(f"verify: {problem}", file=sys.stderr)
-        if problems:
+        if checked.problems:
             return EXIT_USAGE  # our own pack is invalid: a tool error, not a gate verdict
         print("verify: ok")
+        signature = checked.signature
     if allure is not None:
-        print(f"report: {report.build_report(pack, allure)}")
+        print(f"report: {report.build_report(pack, allure, signature=signature)}")
     return code
 
 
@@ -226,19 +228,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pytest_ipai.evidence.verify import verify
+
     from . import report
 
     pack = Path(args.pack)
-    problems = verify_pack(pack)
-    if problems:
-        for problem in problems:
+    checked = verify(pack)
+    if checked.problems:
+        for problem in checked.problems:
             print(f"{pack}: {problem}", file=sys.stderr)
         print(
             f"{pack}: INVALID; no report is built from a pack that does not verify", file=sys.stderr
         )
         return EXIT_GATE_FAILED
     output = Path(args.output) if args.output else None
-    print(report.build_report(pack, report.find_allure(args.allure), output))
+    print(report.build_report(pack, report.find_allure(args.allure), output, checked.signature))
     return EXIT_OK
 
 

@@ -1,4 +1,6 @@
-"""``ipai report PACK``: an offline, single-file Allure HTML report next to the pack."""
+"""``ipai report PACK``: an offline, single-file Allure HTML report next to the pack, whose
+first screen is the verdict (report_page), with the error classes as categories, the redacted
+config and policy as attachments and the environment's earlier packs as history."""
 
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ from pathlib import Path
 from pytest_ipai.core.errors import InputError, ToolError
 from pytest_ipai.core.fsio import write_bytes_atomic
 from pytest_ipai.core.proc import run
+from pytest_ipai.evidence.allure import categories
 from pytest_ipai.evidence.offline_html import external_references, make_offline
+from pytest_ipai.evidence.report_page import banner, history_points, with_banner
 
 ALLURE_TIMEOUT = 600.0
+SNAPSHOTS = ("config.json", "policy.json")  # the run's redacted config and policy, attached
 
 
 def find_allure(explicit: str | None) -> str:
@@ -39,7 +44,9 @@ def report_path(pack: Path) -> Path:
     return pack.parent / f"{pack.name}.report.html"
 
 
-def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
+def build_report(
+    pack: Path, allure: str, output: Path | None = None, signature: str = "not checked"
+) -> Path:
     # Allure runs in a temporary folder: paths given relative to the caller must not reach it.
     pack = pack.resolve()
     output = output.resolve() if output is not None else None
@@ -47,12 +54,23 @@ def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
     if not results.is_dir():
         raise InputError(f"{pack}: no allure-results/ folder")
     manifest = json.loads((pack / "manifest.json").read_text("utf-8"))
+    results_doc = json.loads((pack / "results.json").read_text("utf-8"))
     target = output or report_path(pack)
     with tempfile.TemporaryDirectory(prefix="ipai-report-") as tmp:
         work = Path(tmp)
+        history = work / "history.jsonl"
+        points = history_points(pack)
+        history.write_text("".join(json.dumps(p) + "\n" for p in points))
         config = {
             "name": f"pytest-ipai {manifest['scope']} {manifest['run_id']}",
             "output": str(work / "out"),
+            "historyPath": str(history),
+            "categories": categories(results_doc["results"]),
+            "globalAttachments": [
+                str(pack / name)
+                for name in ("config.json", "policy.json")
+                if (pack / name).is_file()
+            ],
             "plugins": {
                 "awesome": {
                     "options": {
@@ -71,7 +89,7 @@ def build_report(pack: Path, allure: str, output: Path | None = None) -> Path:
         if proc.returncode != 0 or not html_file.is_file():
             last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ToolError(f"allure generate failed (exit {proc.returncode}): {last[0]}")
-        html = make_offline(html_file.read_text("utf-8"))
+        html = with_banner(make_offline(html_file.read_text("utf-8")), banner(pack, signature))
     leftover = external_references(html)
     if leftover:
         raise ToolError(
