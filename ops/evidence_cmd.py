@@ -34,6 +34,14 @@ def add_command(
     )
     p_verify.add_argument("--trusted-keys", metavar="FILE", help="a file of PEM public keys")
     p_verify.add_argument("--ledger", metavar="ROOT", help="verify ROOT's ledger and its packs")
+    p_verify.add_argument(
+        "--sigstore-identity",
+        metavar="ID",
+        help="also check the pack's Sigstore bundle was signed by ID (e.g. a workflow URL)",
+    )
+    p_verify.add_argument(
+        "--sigstore-issuer", metavar="URL", help="the identity's OIDC issuer (default: GitHub's)"
+    )
     p_verify.add_argument("--anchors", metavar="REPO", help="with --ledger: check the git anchors")
     p_verify.add_argument("--anchor-name", metavar="NAME", help="default: the config's env")
     p_recover = ev.add_parser("recover", help="publish staged runs; add unledgered packs")
@@ -98,7 +106,15 @@ def _verify(args: argparse.Namespace, load_config: ConfigLoader) -> int:
 
     pack = Path(args.pack)
     checked = verify(pack, secrets, keys)
-    return _outcome(str(pack), checked.problems, checked.signature)
+    signature = checked.signature
+    if args.sigstore_identity:
+        from pytest_ipai.evidence.sigstore_check import GITHUB_ISSUER, sigstore_problems
+
+        issuer = args.sigstore_issuer or GITHUB_ISSUER
+        found = sigstore_problems(pack, args.sigstore_identity, issuer)
+        checked.problems += found
+        signature += "; sigstore " + ("NOT verified" if found else "verified")
+    return _outcome(str(pack), checked.problems, signature)
 
 
 def _verify_ledger(

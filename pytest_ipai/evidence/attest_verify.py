@@ -18,6 +18,7 @@ from .attest import (
     overall,
 )
 from .pack import ATTESTATIONS, file_sha256
+from .sigstore_check import BUNDLE as SIGSTORE_BUNDLE
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Key
@@ -35,8 +36,14 @@ def check_attestations(
     problems = [
         f"{rel}: unknown file in {ATTESTATIONS}/"
         for rel in present
-        if rel not in (f"{ATTESTATIONS}/{RESULTS_FILE}", f"{ATTESTATIONS}/{DECISION_FILE}")
+        if rel
+        not in (
+            f"{ATTESTATIONS}/{RESULTS_FILE}",
+            f"{ATTESTATIONS}/{DECISION_FILE}",
+            SIGSTORE_BUNDLE,
+        )
     ]
+    ours = [rel for rel in present if rel != SIGSTORE_BUNDLE]
     wanted = {RESULTS_FILE: TEST_RESULT}
     if "decision.json" in files:
         wanted[DECISION_FILE] = DECISION
@@ -45,7 +52,7 @@ def check_attestations(
     for name, predicate_type in wanted.items():
         rel = f"{ATTESTATIONS}/{name}"
         if rel not in files:
-            if keys is not None or present:
+            if keys is not None or ours:
                 problems.append(f"{rel}: missing (the pack is not signed)")
             verified = False
             continue
@@ -53,8 +60,9 @@ def check_attestations(
         problems += found
         signers |= keyids
         verified = verified and ok
-    if not present:
-        return problems, "unsigned"
+    if not ours:
+        keyless = SIGSTORE_BUNDLE in present
+        return problems, "Sigstore bundle only" if keyless else "unsigned"
     who = ", ".join(sorted(signers)) or "no key id"
     if keys is None:
         return problems, f"signed by key id {who}; signature not checked (no trusted key given)"
