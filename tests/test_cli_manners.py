@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import IPAI, by_gate, demo_build, load, only_pack, run_ipai, set_env_keys
 from ipai_ops.gate import MESSAGE_LINES, MESSAGE_WIDTH, message_lines, table
 
-HEAVY = ("psycopg", "docker", "fastapi", "uvicorn")
+HEAVY = ("psycopg", "docker", "fastapi", "uvicorn", "securesystemslib", "cryptography")
 
 
 def test_a_reader_that_closes_early_gets_no_traceback_and_the_pack_is_whole(
