@@ -4,6 +4,8 @@ outside depends, bad and other-series versions, a call, a syntax error, no __ini
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,13 @@ def test_findings_lead_with_the_most_severe_class_and_show_every_class() -> None
         "dependency_cycle": 1,
         "unresolved_dependency": 55,
     }
+    # The message names a few; the findings blob names every one it counted.
+    (blob,) = [b for b in gate.blobs if b["name"] == "findings.json"]
+    listed = json.loads(base64.b64decode(blob["b64"]))
+    assert (
+        len(listed) == 56
+        and {"class": "unresolved_dependency", "finding": "a54 -> missing54 (not found)"} in listed
+    )
 
 
 def test_notices_are_counted_with_examples() -> None:

@@ -7,6 +7,7 @@ controller inside the test report, so only the controller writes files.
 from __future__ import annotations
 
 import base64
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -111,6 +112,9 @@ class GateRecorder:
             counts[error_class] = counts.get(error_class, 0) + 1
             examples.setdefault(error_class, text)
         self.measure("error_classes", counts)
+        # The message shows some; the pack keeps every one (a count must name what it counts).
+        every = [{"class": klass, "finding": text} for klass, text in ranked]
+        self.blob("findings.json", json.dumps(every, indent=1), "application/json")
         first = ranked[0][0]
         shown = [text for klass, text in ranked if klass == first]
         listing = "; ".join(shown[:10]) + (
