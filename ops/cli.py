@@ -161,7 +161,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
     ci.write_views(args, pack)
     signature = "not checked"
     if args.verify:
-        checked = verify(pack, config.secret_values())
+        from pytest_ipai.evidence.attest import load_public_keys, trusted_key_files
+
+        trusted = trusted_key_files(config)
+        keys = load_public_keys(trusted) if trusted else None
+        checked = verify(pack, config.secret_values(), keys)
         for problem in checked.problems:
             print(f"verify: {problem}", file=sys.stderr)
         if checked.problems:

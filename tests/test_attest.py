@@ -185,3 +185,32 @@ def test_a_wrong_key_id_is_refused(demo_stack: Path, tmp_path: Path) -> None:
     proc = run_ipai("gate", "predeploy", "--config", str(config))
     assert proc.returncode == 2
     assert f"has key id {keyid}, not {'0' * 64}" in proc.stderr
+
+
+def test_the_config_names_the_keys_verify_trusts(demo_stack: Path, tmp_path: Path) -> None:
+    private = tmp_path / "keys" / "host.key"
+    public, _ = keygen(private)
+    config = demo_stack / "ipai.toml"
+    config.write_text(
+        config.read_text().replace(
+            "[environments.dev]\n",
+            f'[environments.dev]\nevidence = {{ signing_key = "{private}", '
+            f'trusted_keys = ["{public}"] }}\n',
+            1,
+        )
+    )
+    root = tmp_path / "evidence"
+    proc = run_ipai(
+        "gate", "predeploy", "--config", str(config), "--evidence-root", str(root), "--verify"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verify: ok" in proc.stdout.splitlines()
+    pack = only_pack(root)
+    checked = run_ipai("evidence", "verify", str(pack), "--config", str(config))
+    assert checked.returncode == 0, checked.stdout
+    assert checked.stdout.strip().endswith("signature verified)")
+    # The same config, another key trusted: the pack's signature is not one it trusts.
+    other, _ = keygen(tmp_path / "keys" / "other.key")
+    config.write_text(config.read_text().replace(str(public), str(other)))
+    refused = run_ipai("evidence", "verify", str(pack), "--config", str(config))
+    assert refused.returncode == 1
