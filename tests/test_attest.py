@@ -21,10 +21,13 @@ def keygen(path: Path) -> tuple[Path, str]:
     return path.with_name(path.name + ".pub"), keyid
 
 
-def signing_stack(demo_stack: Path, key: Path) -> Path:
+def signing_stack(demo_stack: Path, key: Path, **more: str | list[str]) -> Path:
+    """The demo stack's dev environment signing with ``key`` (and more evidence settings)."""
+    settings = {"signing_key": str(key), **more}
+    inline = ", ".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
     config = demo_stack / "ipai.toml"
     text = config.read_text().replace(
-        "[environments.dev]\n", f'[environments.dev]\nevidence = {{ signing_key = "{key}" }}\n', 1
+        "[environments.dev]\n", f"[environments.dev]\nevidence = {{ {inline} }}\n", 1
     )
     config.write_text(text)
     return config
@@ -173,15 +176,7 @@ def test_a_key_others_can_read_is_refused(demo_stack: Path, tmp_path: Path) -> N
 def test_a_wrong_key_id_is_refused(demo_stack: Path, tmp_path: Path) -> None:
     private = tmp_path / "k.key"
     _public, keyid = keygen(private)
-    config = demo_stack / "ipai.toml"
-    config.write_text(
-        config.read_text().replace(
-            "[environments.dev]\n",
-            f'[environments.dev]\nevidence = {{ signing_key = "{private}", '
-            f'signing_key_id = "{"0" * 64}" }}\n',
-            1,
-        )
-    )
+    config = signing_stack(demo_stack, private, signing_key_id="0" * 64)
     proc = run_ipai("gate", "predeploy", "--config", str(config))
     assert proc.returncode == 2
     assert f"has key id {keyid}, not {'0' * 64}" in proc.stderr
@@ -190,15 +185,7 @@ def test_a_wrong_key_id_is_refused(demo_stack: Path, tmp_path: Path) -> None:
 def test_the_config_names_the_keys_verify_trusts(demo_stack: Path, tmp_path: Path) -> None:
     private = tmp_path / "keys" / "host.key"
     public, _ = keygen(private)
-    config = demo_stack / "ipai.toml"
-    config.write_text(
-        config.read_text().replace(
-            "[environments.dev]\n",
-            f'[environments.dev]\nevidence = {{ signing_key = "{private}", '
-            f'trusted_keys = ["{public}"] }}\n',
-            1,
-        )
-    )
+    config = signing_stack(demo_stack, private, trusted_keys=[str(public)])
     root = tmp_path / "evidence"
     proc = run_ipai(
         "gate", "predeploy", "--config", str(config), "--evidence-root", str(root), "--verify"

@@ -23,6 +23,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_pack_publish import STARTED
+from test_pack_publish import manifest as base_manifest
 
 from pytest_ipai.core.results import STATUSES, Attempt, GateResult
 from pytest_ipai.evidence.journal import GENESIS, encode_entry, line_hash
@@ -30,7 +32,6 @@ from pytest_ipai.evidence.pack import Staging, checksums
 from pytest_ipai.evidence.publish import publish_run
 from pytest_ipai.evidence.verify import verify_pack
 
-STARTED = "2026-11-24T18:05:30.000Z"
 Forgery = tuple[str, str, Callable[[Path], None], tuple[str, ...]]  # file, what, apply, names
 
 gate_spec = st.fixed_dictionaries(
@@ -80,19 +81,9 @@ def build(root: Path, spec: dict[str, Any]) -> Path:
         )
         staging.record(result)
         results.append(result)
-    manifest = {
-        "schema": "ipai/evidence-manifest/1",
-        "run_id": run_id,
-        "suite": "predeploy",
-        "scope": "predeploy",
-        "env": "dev",
-        "started_at": STARTED,
-        "finished_at": STARTED,
-        "interrupted": False,
-        "host": "testhost",
-        "user": "tester",
-        "tools": {"pytest-ipai": "0.1.0", "python": "3.11"},
-        "git": {
+    manifest = dict(
+        base_manifest(run_id),
+        git={
             "available": True,
             "path": "/srv/stack",
             "branch": "main",
@@ -101,9 +92,7 @@ def build(root: Path, spec: dict[str, Any]) -> Path:
             "dirty": False,
             "diffstat": "",
         },
-        "addons_repos": [],
-        "image_digests": {},
-    }
+    )
     decision = None
     if spec["decision"]:
         decision = {

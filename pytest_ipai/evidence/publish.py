@@ -38,17 +38,25 @@ def expected_entry(gate: GatePolicy) -> dict[str, Any]:
 STOPPED_EARLY = "stopped_early"  # not run because a trigger had already decided
 
 
-def _not_run(entry: dict[str, Any], message: str, error_class: str | None = None) -> GateResult:
+def _synthetic(
+    entry: dict[str, Any], status: str, message: str, error_class: str | None, **more: Any
+) -> GateResult:
+    """A result the run did not get from its check (never run, or the process died in it)."""
     return GateResult(
         gate_id=entry["gate_id"],
         suite=entry["suite"],
-        status=NOT_RUN,
+        status=status,
         severity=entry["severity"],
         required=entry["required"],
         error_class=error_class,
         message=message,
         host=host_name(),
+        **more,
     )
+
+
+def _not_run(entry: dict[str, Any], message: str, error_class: str | None = None) -> GateResult:
+    return _synthetic(entry, NOT_RUN, message, error_class)
 
 
 def policy_snapshot(
@@ -232,18 +240,13 @@ def recover(
 
 def _crashed(inflight: dict[str, Any]) -> GateResult:
     meta = inflight["meta"]
-    return GateResult(
-        gate_id=meta["gate_id"],
-        suite=meta["suite"],
-        status=ERROR,
-        severity=meta["severity"],
-        required=meta["required"],
-        error_class="process_died",
-        message=Redactor().text(
-            "the pytest process died while this gate ran"
-            + (f" (its timeout was {meta['timeout']:g}s)" if meta.get("timeout") else "")
-        ),
+    timeout = f" (its timeout was {meta['timeout']:g}s)" if meta.get("timeout") else ""
+    message = Redactor().text(f"the pytest process died while this gate ran{timeout}")
+    return _synthetic(
+        meta,
+        ERROR,
+        message,
+        "process_died",
         nodeid=meta["nodeid"],
         started_at=inflight["started_at"],
-        host=host_name(),
     )
