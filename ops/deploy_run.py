@@ -97,6 +97,7 @@ class DeployRun:
         self.config_doc = config_snapshot(config, self.redactor.data)
         self.staging = Staging(config.env.evidence_root, self.run_id)
         self.expected: list[dict[str, Any]] = []
+        self.started_journal = False
         self._write_session()
 
     def _write_session(self) -> None:
@@ -121,6 +122,14 @@ class DeployRun:
             for n in names
         ]
         self._write_session()
+        self._start_journal()
+
+    def _start_journal(self) -> None:
+        """The journal's first line names the steps expected (once they are known, before the
+        first step's result)."""
+        if not self.started_journal:
+            self.staging.journal.append("start", {"run_id": self.run_id, "expected": self.expected})
+            self.started_journal = True
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepRecord]:
@@ -185,6 +194,7 @@ class DeployRun:
             host=host_name(),
             blobs=refs,
         )
+        self._start_journal()
         self.staging.record(result)
         self.results.append(result)
 
@@ -192,6 +202,7 @@ class DeployRun:
         self, overall: str, exit_code: int, failure: DeployError | None, **fields: Any
     ) -> dict[str, Any]:
         """Publish the pack and return ``deploy_result.json`` (also written next to the state)."""
+        self._start_journal()
         duration = time.monotonic() - self.started
         budget = budget_seconds(self.config)
         failed = next((s for s in self.steps if s["status"] in (FAIL, ERROR)), None)
