@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pytest_ipai import __version__
 from pytest_ipai.addons.addons_manifest import load_addons_manifest
@@ -131,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("pack")
     p_report.add_argument("--allure", metavar="PATH")
     p_report.add_argument("--output", metavar="FILE", help="default: PACK.report.html beside it")
+    p_report.add_argument(
+        "--key", action="append", default=[], metavar="PUB", help="a trusted public key"
+    )
+    _add_config_options(p_report)
     return parser
 
 
@@ -161,11 +166,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     ci.write_views(args, pack)
     signature = "not checked"
     if args.verify:
-        from pytest_ipai.evidence.attest import load_public_keys, trusted_key_files
-
-        trusted = trusted_key_files(config)
-        keys = load_public_keys(trusted) if trusted else None
-        checked = verify(pack, config.secret_values(), keys)
+        checked = verify(pack, config.secret_values(), _trusted([], config))
         for problem in checked.problems:
             print(f"verify: {problem}", file=sys.stderr)
         if checked.problems:
@@ -231,13 +232,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup.restore(config, args.backup_id, args.target_db, args.force, args.neutralize)
 
 
+def _trusted(key_files: list[str], config: StackConfig | None) -> Any:
+    """The public keys a pack must be signed by: those given, else the config's trusted_keys;
+    None when there are none (the signature is then reported, not required)."""
+    from pytest_ipai.evidence.attest import load_public_keys, trusted_key_files
+
+    paths = [Path(k) for k in key_files] or (trusted_key_files(config) if config else [])
+    return load_public_keys(paths) if paths else None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pytest_ipai.evidence.verify import verify
 
     from . import report
 
     pack = Path(args.pack)
-    checked = verify(pack)
+    config = _config(args) if args.config else None
+    checked = verify(pack, config.secret_values() if config else [], _trusted(args.key, config))
     if checked.problems:
         for problem in checked.problems:
             print(f"{pack}: {problem}", file=sys.stderr)

@@ -201,3 +201,19 @@ def test_the_config_names_the_keys_verify_trusts(demo_stack: Path, tmp_path: Pat
     config.write_text(config.read_text().replace(str(public), str(other)))
     refused = run_ipai("evidence", "verify", str(pack), "--config", str(config))
     assert refused.returncode == 1
+
+
+def test_the_report_shows_a_checked_signature_and_refuses_an_untrusted_one(
+    signed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    pack, public, _private = signed
+    proc = run_ipai("report", str(pack), "--key", str(public))
+    assert proc.returncode == 0, proc.stderr
+    page = Path(proc.stdout.strip()).read_text()
+    assert "signature verified</td>" in page
+    other, _ = keygen(tmp_path / "other.key")
+    Path(proc.stdout.strip()).unlink()
+    refused = run_ipai("report", str(pack), "--key", str(other))
+    assert refused.returncode == 1
+    assert "signature does not verify with any trusted key" in refused.stderr
+    assert not Path(proc.stdout.strip()).exists()
