@@ -330,7 +330,7 @@ def forgeries(pack: Path) -> Iterator[Forgery]:
 
 # No shrinking: every example already names the forgery that slipped through.
 @settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
