@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pytest_ipai import __version__
 from pytest_ipai.addons.addons_manifest import load_addons_manifest
@@ -18,6 +17,7 @@ from pytest_ipai.backup.retention import Policy
 from pytest_ipai.config.policy import load_policy
 from pytest_ipai.config.stack import StackConfig, find_config, load_config
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
+from pytest_ipai.evidence.attest import trusted_keys
 from pytest_ipai.evidence.verify import verify
 from pytest_ipai.probes.hosts import target_spec
 
@@ -166,7 +166,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     ci.write_views(args, pack)
     signature = "not checked"
     if args.verify:
-        checked = verify(pack, config.secret_values(), _trusted([], config))
+        checked = verify(pack, config.secret_values(), trusted_keys([], config))
         for problem in checked.problems:
             print(f"verify: {problem}", file=sys.stderr)
         if checked.problems:
@@ -232,15 +232,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup.restore(config, args.backup_id, args.target_db, args.force, args.neutralize)
 
 
-def _trusted(key_files: list[str], config: StackConfig | None) -> Any:
-    """The public keys a pack must be signed by: those given, else the config's trusted_keys;
-    None when there are none (the signature is then reported, not required)."""
-    from pytest_ipai.evidence.attest import load_public_keys, trusted_key_files
-
-    paths = [Path(k) for k in key_files] or (trusted_key_files(config) if config else [])
-    return load_public_keys(paths) if paths else None
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from pytest_ipai.evidence.verify import verify
 
@@ -248,7 +239,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     pack = Path(args.pack)
     config = _config(args) if args.config else None
-    checked = verify(pack, config.secret_values() if config else [], _trusted(args.key, config))
+    checked = verify(
+        pack,
+        config.secret_values() if config else [],
+        trusted_keys([Path(k) for k in args.key], config),
+    )
     if checked.problems:
         for problem in checked.problems:
             print(f"{pack}: {problem}", file=sys.stderr)

@@ -86,7 +86,7 @@ def cmd_evidence(args: argparse.Namespace, load_config: ConfigLoader) -> int:
 
 
 def _verify(args: argparse.Namespace, load_config: ConfigLoader) -> int:
-    from pytest_ipai.evidence.attest import load_public_keys, trusted_key_files
+    from pytest_ipai.evidence.attest import trusted_keys
 
     if (args.pack is None) == (args.ledger is None):
         raise IpaiError("evidence verify: give a PACK or --ledger ROOT (one of them)")
@@ -96,9 +96,7 @@ def _verify(args: argparse.Namespace, load_config: ConfigLoader) -> int:
     files = [Path(k) for k in args.key]
     if args.trusted_keys:
         files.append(Path(args.trusted_keys))
-    if config is not None and not files:
-        files = trusted_key_files(config)
-    keys = load_public_keys(files) if files else None
+    keys = trusted_keys(files, config)
     secrets = config.secret_values() if config is not None else []
     if args.ledger:
         return _verify_ledger(args, Path(args.ledger), secrets, keys, config)

@@ -67,9 +67,7 @@ def build_report(
             "historyPath": str(history),
             "categories": categories(results_doc["results"]),
             "globalAttachments": [
-                str(pack / name)
-                for name in ("config.json", "policy.json")
-                if (pack / name).is_file()
+                str(pack / name) for name in SNAPSHOTS if (pack / name).is_file()
             ],
             "plugins": {
                 "awesome": {

@@ -6,6 +6,8 @@ it without a traceback. Messages never carry secret values: callers pass names, 
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
@@ -39,3 +41,8 @@ class ToolError(IpaiError):
 
 class NoSpaceError(IpaiError):
     """A file system is full (ENOSPC, EDQUOT): what was being written is kept recoverable."""
+
+
+def out_of_space(exc: OSError) -> bool:
+    """The write failed because the file system (or the user's quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)

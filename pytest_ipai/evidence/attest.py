@@ -272,3 +272,11 @@ def sign_existing(pack: Path, signer: PackSigner) -> list[str]:
     for name, envelope in envelopes.items():
         write_bytes_atomic(folder / name, envelope)
     return [f"attestations/{name}" for name in sorted(envelopes)]
+
+
+def trusted_keys(key_files: list[Path], config: StackConfig | None) -> list[Key] | None:
+    """The public keys a pack must be signed by: the files given, else the config's
+    ``trusted_keys``; None when there are none (the signature is then reported, not
+    required)."""
+    paths = key_files or (trusted_key_files(config) if config is not None else [])
+    return load_public_keys(paths) if paths else None

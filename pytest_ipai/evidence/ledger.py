@@ -10,7 +10,6 @@ seen by ``ipai evidence verify --ledger``. Appends take an exclusive lock on
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import IpaiError, NoSpaceError
+from ..core.errors import IpaiError, NoSpaceError, out_of_space
 from ..core.timeutil import iso, utc_now
 from .journal import GENESIS, encode_entry, line_hash
 
@@ -109,7 +108,7 @@ def append_pack(root: Path, pack: Path, event: str = "published") -> dict[str, A
             finally:
                 os.close(fd)
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not out_of_space(exc):
             raise
         raise NoSpaceError(
             f"{path}: no space left to note {facts['pack']}; the pack is published, and "

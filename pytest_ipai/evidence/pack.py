@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..core.errors import IpaiError, NoSpaceError
+from ..core.errors import IpaiError, NoSpaceError, out_of_space
 from ..core.fsio import dump_json, fsync_dir, sync_tree, write_json_atomic
 from ..core.results import GateResult, coverage, summary
 from ..core.timeutil import parse_iso, utc_now
@@ -178,7 +178,7 @@ class Staging:
                 (self.path / name).unlink(missing_ok=True)
             fsync_dir(self.path)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not out_of_space(exc):
                 raise
             self._clear(written)
             raise NoSpaceError(
@@ -193,7 +193,7 @@ class Staging:
         try:
             pack = self._rename_into_place(parse_iso(manifest["started_at"]), manifest["scope"])
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not out_of_space(exc):
                 raise
             raise NoSpaceError(
                 f"{self.root}: no space left to publish run {self.run_id}; it is written in "

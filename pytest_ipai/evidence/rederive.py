@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.fsio import dump_json
-from ..core.results import GateResult, coverage, suite_exit_code, summary
+from ..core.results import GateResult, coverage, summary
+from .publish import derived_exit_code
 
 # Fields results.json repeats from manifest.json.
 MANIFEST_FIELDS = ("run_id", "suite", "scope", "env", "started_at", "finished_at", "interrupted")
@@ -154,9 +155,7 @@ def _finish(
     if finish.get("interrupted") != (reason in ("died", "tool_failure")):
         problems.append(f"journal.jsonl: finish interrupted does not fit exit_reason {reason}")
     if reason == "suite":
-        should = suite_exit_code(derived)
-        if isinstance(decision, dict) and decision.get("verdict") == "rollback" and should == 0:
-            should = 1
+        should = derived_exit_code(derived, decision if isinstance(decision, dict) else None)
         if code != should:
             problems.append(
                 f"journal.jsonl: finish exit_code {code} does not follow from the results"

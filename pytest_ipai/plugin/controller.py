@@ -16,7 +16,6 @@ kills:
 from __future__ import annotations
 
 import base64
-import errno
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from ..config.policy import GatePolicy
-from ..core.errors import EXIT_USAGE, IpaiError, NoSpaceError
+from ..core.errors import EXIT_USAGE, IpaiError, NoSpaceError, out_of_space
 from ..core.redact import Redactor
 from ..core.results import ERROR, FAIL, PASS, SKIPPED, WAIVED, Attempt, BlobRef, GateResult
 from ..core.timeutil import iso, utc_now
@@ -115,7 +114,7 @@ class Controller:
                 "start", {"run_id": self.state.run_id, "expected": expected}
             )
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not out_of_space(exc):
                 raise
             self.staging.discard()
             self.staging = None
@@ -189,7 +188,7 @@ class Controller:
             assert self.staging is not None
             self.staging.record(result)
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not out_of_space(exc):
                 raise
             self._stop_for_space()
             return
@@ -197,10 +196,10 @@ class Controller:
         self.progress.gate_done(result)
         self._decide_early()
 
-    def _stop_for_space(self, message: str | None = None) -> None:
+    def _stop_for_space(self) -> None:
         """The evidence root is full: stop the suite (what is journaled stays recoverable)."""
         assert self.staging is not None
-        self.no_space = message or (
+        self.no_space = (
             f"{self.state.evidence_root}: no space left to journal run {self.state.run_id}; "
             f"what it recorded is kept in {self.staging.path} and `ipai evidence recover` "
             "publishes it once there is space"
