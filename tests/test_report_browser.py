@@ -116,9 +116,9 @@ def open_page(page: Path, recorder: Recorder, profile: Path) -> tuple[str, list[
 
 
 @pytest.fixture(scope="module")
-def broken_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two packs of the broken demo (every gate fails) in one evidence root, and the report of
-    the second one (so it has a history of one earlier pack)."""
+def broken_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Two packs of the broken demo (every gate fails) in one evidence root, oldest first, and
+    the report of the second one (so it has a history of one earlier pack)."""
     from conftest import demo_build
 
     base = tmp_path_factory.mktemp("broken-report")
@@ -129,16 +129,19 @@ def broken_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
             "gate", "predeploy", "--config", str(stack / "ipai.toml"), "--evidence-root", str(root)
         )
         assert run.returncode == 1, run.stdout + run.stderr
-    second = sorted(root.glob("*/predeploy*"), key=lambda p: load(p)["started_at"])[-1]
-    proc = run_ipai("report", str(second))
+    packs = sorted(
+        (p for p in root.glob("*/predeploy*") if p.is_dir()), key=lambda p: load(p)["started_at"]
+    )
+    assert len(packs) == 2, packs  # the two runs may fall in different minute folders
+    proc = run_ipai("report", str(packs[1]))
     assert proc.returncode == 0, proc.stderr
-    return second, Path(proc.stdout.strip())
+    return packs[0], packs[1], Path(proc.stdout.strip())
 
 
 def test_the_first_screen_is_the_verdict_and_nothing_is_fetched(
-    broken_reports: tuple[Path, Path], recorder: Recorder, tmp_path: Path
+    broken_reports: tuple[Path, Path, Path], recorder: Recorder, tmp_path: Path
 ) -> None:
-    pack, page = broken_reports
+    _earlier, pack, page = broken_reports
     dom, requested = open_page(page, recorder, tmp_path / "profile")
     manifest = load(pack, "manifest.json")
     body = dom[dom.index("<body") :]
@@ -164,13 +167,12 @@ def test_the_watch_sees_a_page_that_does_fetch(recorder: Recorder, tmp_path: Pat
 
 
 def test_history_matches_what_allure_itself_records(
-    broken_reports: tuple[Path, Path], tmp_path: Path
+    broken_reports: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     """Our history points, built from the ledger, use the ids Allure 3 writes for the same run
     (so its trend joins them): Allure is run with a history file on the earlier pack."""
-    pack, _page = broken_reports
+    earlier, pack, _page = broken_reports
     (point,) = history_points(pack)
-    earlier = next(p for p in pack.parent.iterdir() if p.is_dir() and p != pack)
     work = tmp_path / "allure"
     work.mkdir()
     config = {"name": "x", "output": str(work / "out"), "historyPath": str(work / "h.jsonl")}
