@@ -9,19 +9,16 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_ipai import __version__
 from pytest_ipai.core.errors import IpaiError, ToolError
-from pytest_ipai.core.fsio import write_bytes_atomic
-from pytest_ipai.core.redact import Redactor
-from pytest_ipai.evidence.ci_views import (
-    PackView,
-    github_annotations,
-    gitlab_code_quality,
-    sarif,
-    step_summary,
-)
+
+if TYPE_CHECKING:
+    from pytest_ipai.evidence.ci_views import PackView
+
+# The views and the API client are imported by the functions that use them: the CLI builds its
+# parser (add_gate_options, add_status_command) for every command, and must start fast.
 
 API_TIMEOUT = 15.0
 DESCRIPTION_CHARS = 140  # GitHub refuses longer status descriptions
@@ -51,6 +48,14 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def write_views(args: argparse.Namespace, pack: Path) -> None:
+    from pytest_ipai.evidence.ci_views import (
+        PackView,
+        github_annotations,
+        gitlab_code_quality,
+        sarif,
+        step_summary,
+    )
+
     view = PackView.load(pack)
     github = args.ci == "github" or (
         args.ci == "auto" and os.environ.get("GITHUB_ACTIONS") == "true"
@@ -72,6 +77,8 @@ def write_views(args: argparse.Namespace, pack: Path) -> None:
 
 def _write(flag: str, path: Path, text: str, append: bool = False) -> None:
     """A view that cannot be written is a tool error (exit 2): the pack holds the verdict."""
+    from pytest_ipai.core.fsio import write_bytes_atomic
+
     try:
         if append:
             with path.open("a", encoding="utf-8") as handle:
@@ -119,6 +126,9 @@ def _need(value: str | None, what: str, pattern: re.Pattern[str]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pytest_ipai.core.redact import Redactor
+    from pytest_ipai.evidence.ci_views import PackView
+
     provider = _provider(args)
     env = os.environ
     token_env = args.token_env or ("GITHUB_TOKEN" if provider == "github" else "GITLAB_TOKEN")

@@ -10,19 +10,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_ipai import __version__
-from pytest_ipai.addons.addons_manifest import load_addons_manifest
-from pytest_ipai.backup.retention import Policy
-from pytest_ipai.config.policy import load_policy
-from pytest_ipai.config.stack import StackConfig, find_config, load_config
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE, IpaiError
-from pytest_ipai.evidence.attest import trusted_keys
-from pytest_ipai.evidence.verify import verify
-from pytest_ipai.probes.hosts import target_spec
 
 from . import ci, deploy_cli, evidence_cmd, secrets
 from .console import guard_stdout
+
+if TYPE_CHECKING:
+    from pytest_ipai.config.stack import StackConfig
+
+# Each command imports what it needs when it runs: the parser alone must start fast
+# (``ipai --help`` loads argparse and these few modules, nothing of the library's weight).
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _config(args: argparse.Namespace) -> StackConfig:
+    from pytest_ipai.config.stack import find_config, load_config
+
     path = Path(args.config) if args.config else find_config(Path.cwd())
     if path is None:
         raise IpaiError("no stack config: pass --config PATH or run where ipai.toml is")
@@ -140,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    from pytest_ipai.config.policy import load_policy
+    from pytest_ipai.evidence.attest import trusted_keys
+    from pytest_ipai.evidence.verify import verify
+    from pytest_ipai.probes.hosts import target_spec
+
     from . import gate, report, tools
 
     gate.check_workers(args.workers)
@@ -201,6 +208,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_repos(args: argparse.Namespace) -> int:
+    from pytest_ipai.addons.addons_manifest import load_addons_manifest
+
     from . import repos
 
     config = _config(args)
@@ -214,6 +223,8 @@ def cmd_repos(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    from pytest_ipai.backup.retention import Policy
+
     from . import backup
 
     config = _config(args)
@@ -233,6 +244,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pytest_ipai.evidence.attest import trusted_keys
     from pytest_ipai.evidence.verify import verify
 
     from . import report

@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import IpaiError
 
-LoadConfig = Callable[[argparse.Namespace], StackConfig]
+if TYPE_CHECKING:  # the parser is built for every command: it imports what each one needs
+    from pytest_ipai.config.stack import StackConfig
+
+LoadConfig = Callable[[argparse.Namespace], "StackConfig"]
 
 
 def add_commands(commands: Any, add_config_options: Callable[[Any], None]) -> None:

@@ -7,12 +7,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
 
-ConfigLoader = Callable[[argparse.Namespace], StackConfig]
+if TYPE_CHECKING:  # the parser is built for every command: it imports what each one needs
+    from pytest_ipai.config.stack import StackConfig
+
+ConfigLoader = Callable[[argparse.Namespace], "StackConfig"]
 
 
 def add_command(

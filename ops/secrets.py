@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_ipai.config.policy import load_policy
-from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
-from pytest_ipai.core.gitstate import toplevel
+
+if TYPE_CHECKING:  # the parser is built for every command: it imports what each one needs
+    from pytest_ipai.config.stack import StackConfig
 
 GATE = "secrets.none_committed"
 
@@ -29,6 +29,8 @@ def cmd_secrets(
     args: argparse.Namespace, load_config: Callable[[argparse.Namespace], StackConfig]
 ) -> int:
     # Here, not at the top: detect-secrets is only loaded by the command that scans.
+    from pytest_ipai.config.policy import load_policy
+    from pytest_ipai.core.gitstate import toplevel
     from pytest_ipai.rules.secret_baseline import write_baseline
     from pytest_ipai.rules.secret_scan import grouped, scan_with_params
 

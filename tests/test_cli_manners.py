@@ -127,13 +127,11 @@ def loaded_after(code: str) -> list[str]:
     return proc.stdout.splitlines()[-1].split()[1:]
 
 
+HELP = "from ipai_ops.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+
+
 def test_help_and_the_gate_command_load_no_heavy_module() -> None:
-    assert (
-        loaded_after(
-            "from ipai_ops.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
-        )
-        == []
-    )
+    assert loaded_after(HELP) == []
     assert loaded_after("import ipai_ops.cli, ipai_ops.gate, ipai_ops.report") == []
 
 
@@ -142,3 +140,17 @@ def test_the_pre_deploy_suite_loads_no_heavy_module() -> None:
     modules = sorted(p.stem for p in checks.glob("gate_*.py"))
     imports = "\n".join(f"import ipai_checks.{name}" for name in modules)
     assert loaded_after(f"import pytest_ipai.plugin\n{imports}") == []
+
+
+def test_the_parser_alone_loads_nothing_of_the_library() -> None:
+    """``ipai --help`` (and the parsing every command starts with) imports the errors module
+    of the library and nothing else: each command imports its own needs when it runs."""
+    probe = f"import sys\n{HELP}\nprint('LOADED', *sorted(m for m in sys.modules if m.startswith(('pytest_ipai.', 'jsonschema', 'tomllib'))))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].split()[1:] == [
+        "pytest_ipai.core",
+        "pytest_ipai.core.errors",
+    ]
