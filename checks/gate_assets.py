@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from pytest_ipai.config.policy import Policy
 from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.memo import RunMemo
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.probes.odoo_http import bundles, evidence
 
 from .gate_http import base_url
-from .log_source import log_source, scan_log
+from .log_source import ignore_rules, log_source, run_log_scan
 
 pytestmark = [pytest.mark.postdeploy]
 CSS_ERROR = ("/* ## CSS error message ##*/", "css_error_message")
@@ -52,7 +54,13 @@ def js_syntax_error(node: str, body: bytes, timeout: float) -> str | None:
 
 
 @pytest.mark.gate("http.assets", severity="critical")
-def test_assets(ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_since: datetime) -> None:
+def test_assets(
+    ipai_gate: GateRecorder,
+    ipai_config: StackConfig,
+    ipai_since: datetime,
+    ipai_policy: Policy,
+    ipai_run_memo: RunMemo,
+) -> None:
     base = base_url(ipai_gate, ipai_config)
     timeout = float(ipai_gate.params.get("timeout", 20))
     node = shutil.which(str(ipai_gate.params.get("js_parser", "node")))
@@ -80,7 +88,10 @@ def test_assets(ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_since: d
                 continue
             findings += _judge(ipai_gate, path, response, node, timeout)
     source = log_source(ipai_gate, ipai_config)
-    scan = scan_log(ipai_gate, ipai_config, source, ipai_since, None, count_access=False)
+    rules = ignore_rules(ipai_gate)
+    scan = run_log_scan(
+        ipai_gate, ipai_config, ipai_policy, ipai_run_memo, source, ipai_since, rules
+    )
     logged = {fp: n for fp, n in scan.fingerprints.items() if fp.startswith(ASSETS_LOGGER)}
     ipai_gate.measure("asset_errors_logged", sum(logged.values()))
     findings += [("asset_error_logged", f"{n}x {fp}") for fp, n in logged.items()]

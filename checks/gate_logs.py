@@ -10,18 +10,29 @@ from typing import Any
 
 import pytest
 
+from pytest_ipai.config.policy import Policy
 from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.memo import RunMemo
 from pytest_ipai.core.recorder import GateRecorder
 
-from .log_source import log_source, scan_log
+from .log_source import ignore_rules, log_source, run_log_scan
 
 pytestmark = [pytest.mark.postdeploy]
 
 
 @pytest.mark.gate("logs.no_errors", severity="critical")
-def test_no_errors(ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_since: datetime) -> None:
+def test_no_errors(
+    ipai_gate: GateRecorder,
+    ipai_config: StackConfig,
+    ipai_since: datetime,
+    ipai_policy: Policy,
+    ipai_run_memo: RunMemo,
+) -> None:
     source = log_source(ipai_gate, ipai_config)
-    scan = scan_log(ipai_gate, ipai_config, source, ipai_since, None, count_access=False)
+    rules = ignore_rules(ipai_gate)
+    scan = run_log_scan(
+        ipai_gate, ipai_config, ipai_policy, ipai_run_memo, source, ipai_since, rules
+    )
     ipai_gate.measure("errors", scan.errors)
     ipai_gate.measure("ignored", scan.ignored)
     ipai_gate.measure("before_deploy", scan.out_of_window)
@@ -43,14 +54,18 @@ def test_no_errors(ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_since
 
 @pytest.mark.gate("http.error_rate", severity="critical")
 def test_error_rate(
-    ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_since: datetime
+    ipai_gate: GateRecorder,
+    ipai_config: StackConfig,
+    ipai_since: datetime,
+    ipai_policy: Policy,
+    ipai_run_memo: RunMemo,
 ) -> None:
     window = float(ipai_gate.params.get("window_minutes", 10))
     min_samples = int(ipai_gate.params.get("min_samples", 20))
     limit = float(ipai_gate.params.get("max_rate", 0.05))
     source = log_source(ipai_gate, ipai_config)
     until = ipai_since + timedelta(minutes=window)
-    scan = scan_log(ipai_gate, ipai_config, source, ipai_since, until, count_access=True)
+    scan = run_log_scan(ipai_gate, ipai_config, ipai_policy, ipai_run_memo, source, ipai_since)
     total, bad = scan.access_total, scan.access_5xx
     ipai_gate.measure("requests", total)
     ipai_gate.measure("errors_5xx", bad)

@@ -13,12 +13,13 @@ from pytest_ipai.addons.core import core_ce, core_ee
 from pytest_ipai.addons.stack import StackAddons
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import ConfigError, IpaiError
-from pytest_ipai.core.gitstate import map_repos, toplevel
+from pytest_ipai.core.gitstate import toplevel
+from pytest_ipai.core.memo import RunMemo
 from pytest_ipai.core.outcomes import GateError
 from pytest_ipai.core.paths import rel
 from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.plugin.shared_work import git_trees
 from pytest_ipai.rules.ci_commands import CommandPolicy
-from pytest_ipai.rules.hygiene import tree_state
 from pytest_ipai.rules.pipeline import RANK, lint_pipelines
 from pytest_ipai.rules.secret_scan import grouped, scan_with_params
 
@@ -34,26 +35,31 @@ def _stack_repo(config: StackConfig, gate: GateRecorder) -> Path:
 
 @pytest.mark.gate("git.clean", severity="critical")
 def test_git_clean(
-    ipai_gate: GateRecorder, ipai_config: StackConfig, ipai_addons_manifest: AddonsManifest
+    ipai_gate: GateRecorder,
+    ipai_config: StackConfig,
+    ipai_addons_manifest: AddonsManifest,
+    ipai_run_memo: RunMemo,
 ) -> None:
-    base = _stack_repo(ipai_config, ipai_gate)
-    repos = [base]
-    repos += [r.path for r in ipai_addons_manifest.repos if (r.path / ".git").exists()]
+    trees = git_trees(ipai_run_memo, ipai_config, ipai_addons_manifest)
+    base = trees.top
+    if base is None:
+        ipai_gate.error(
+            "repo_not_git", f"{ipai_config.repo_root}: the stack is not a git work tree"
+        )
+    if trees.error is not None:
+        ipai_gate.error("git_unavailable", trees.error)
     conflicts: list[str] = []
     in_docs: list[str] = []
     dirty: list[str] = []
-    try:
-        for state in map_repos(tree_state, repos):
-            label = rel(state.repo, base)
-            conflicts += [f"{label}/{path}: unmerged" for path in state.unmerged]
-            conflicts += [f"{hit.where(base)} ({hit.what})" for hit in state.markers]
-            in_docs += [f"{hit.where(base)} ({hit.what})" for hit in state.doc_markers]
-            if state.changes:
-                example = state.changes[0][3:]
-                dirty.append(f"{label}: {len(state.changes)} uncommitted change(s), e.g. {example}")
-    except IpaiError as exc:
-        ipai_gate.error("git_unavailable", exc.message)
-    ipai_gate.measure("repos_checked", len(repos))
+    for state in trees.states:
+        label = rel(state.repo, base)
+        conflicts += [f"{label}/{path}: unmerged" for path in state.unmerged]
+        conflicts += [f"{hit.where(base)} ({hit.what})" for hit in state.markers]
+        in_docs += [f"{hit.where(base)} ({hit.what})" for hit in state.doc_markers]
+        if state.changes:
+            example = state.changes[0][3:]
+            dirty.append(f"{label}: {len(state.changes)} uncommitted change(s), e.g. {example}")
+    ipai_gate.measure("repos_checked", len(trees.states))
     ipai_gate.measure("dirty_repos", len(dirty))
     ipai_gate.blob(
         "git-clean.json",

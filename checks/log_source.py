@@ -1,14 +1,17 @@
-"""Where Odoo's log comes from (a file, or a container's output through the engine) and one
-bounded scan of it over a window; shared by the log and HTTP gates."""
+"""Where Odoo's log comes from (a file, or a container's output through the engine) and the
+run's one bounded read of it, shared by the log, HTTP and assets gates."""
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pytest_ipai.config.policy import Policy
 from pytest_ipai.config.stack import StackConfig
+from pytest_ipai.core.memo import RunMemo
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.probes.engine import (
     DEFAULT_ENGINE,
@@ -35,7 +38,7 @@ def log_source(gate: GateRecorder, config: StackConfig) -> Path | str:
     return path
 
 
-def _ignore_rules(gate: GateRecorder) -> list[re.Pattern[str]]:
+def ignore_rules(gate: GateRecorder) -> list[re.Pattern[str]]:
     """Known noise, each with an owner and an expiry; an expired entry no longer hides anything."""
     rules, expired = [], []
     today = datetime.now().date().isoformat()
@@ -53,6 +56,54 @@ def _ignore_rules(gate: GateRecorder) -> list[re.Pattern[str]]:
     return rules
 
 
+def _lenient_rules(params: dict[str, Any]) -> list[re.Pattern[str]]:
+    """The ignore list as ignore_rules reads it, minus what it would refuse (the gate that
+    owns the list reports that itself)."""
+    today = datetime.now().date().isoformat()
+    rules = []
+    for entry in params.get("ignore", []):
+        usable = isinstance(entry, dict) and {"pattern", "owner", "expires"} <= set(entry)
+        if usable and str(entry["expires"]) >= today:
+            try:
+                rules.append(re.compile(str(entry["pattern"])))
+            except re.error:
+                continue
+    return rules
+
+
+def _params(policy: Policy, gate_id: str) -> dict[str, Any]:
+    gate = policy.gates.get(gate_id)
+    return dict(gate.params) if gate is not None else {}
+
+
+def run_log_scan(
+    gate: GateRecorder,
+    config: StackConfig,
+    policy: Policy,
+    memo: RunMemo,
+    source: Path | str,
+    since: datetime,
+    ignore: list[re.Pattern[str]] | None = None,
+) -> LogScan:
+    """The run's one read of Odoo's log: error records after ``since`` (logs.no_errors' ignore
+    list applied) and access lines in http.error_rate's window, read by whichever log gate
+    comes first and shared with the others through the run's memo. A gate with an ignore list
+    of its own (``ignore``, when it differs) reads the log itself."""
+    rules = _lenient_rules(_params(policy, "logs.no_errors"))
+    if ignore is not None and [r.pattern for r in ignore] != [r.pattern for r in rules]:
+        return scan_log(gate, config, source, since, None, count_access=False, ignore=ignore)
+    minutes = float(_params(policy, "http.error_rate").get("window_minutes", 10))
+    until = since + timedelta(minutes=minutes)
+    key = json.dumps(
+        ["odoo-log", str(source), since.isoformat(), [r.pattern for r in rules], until.isoformat()]
+    )
+
+    def read() -> LogScan:
+        return _read(gate, config, source, since, None, True, rules, until)
+
+    return _judged(gate, source, memo.get(key, read))
+
+
 def scan_log(
     gate: GateRecorder,
     config: StackConfig,
@@ -60,23 +111,43 @@ def scan_log(
     since: datetime,
     until: datetime | None,
     count_access: bool,
+    ignore: list[re.Pattern[str]] | None = None,
+) -> LogScan:
+    """One gate's own read of the log over a window."""
+    rules = ignore_rules(gate) if ignore is None else ignore
+    scan = _read(gate, config, source, since, until, count_access, rules, None)
+    return _judged(gate, source, scan)
+
+
+def _read(
+    gate: GateRecorder,
+    config: StackConfig,
+    source: Path | str,
+    since: datetime,
+    until: datetime | None,
+    count_access: bool,
+    rules: list[re.Pattern[str]],
+    access_until: datetime | None,
 ) -> LogScan:
     window: dict[str, Any] = {
         "since": since.strftime(LOG_TIME),
         "until": until.strftime(LOG_TIME) if until else None,
-        "ignore": _ignore_rules(gate),
+        "ignore": rules,
         "count_access": count_access,
         "redact": gate.redact,
+        "access_until": access_until.strftime(LOG_TIME) if access_until else None,
     }
     if isinstance(source, Path):
-        name = str(source)
         try:
-            scan = scan_file(source, **window)
+            return scan_file(source, **window)
         except OSError as exc:
             gate.error("log_source_unavailable", f"{source}: cannot read ({exc.strerror})")
-    else:
-        name = f"container output of service {source}"
-        scan = _scan_container(gate, config, source, since, window)
+    return _scan_container(gate, config, source, since, window)
+
+
+def _judged(gate: GateRecorder, source: Path | str, scan: LogScan) -> LogScan:
+    """A read that saw nothing, or a log rotated under it, is never a pass."""
+    name = str(source) if isinstance(source, Path) else f"container output of service {source}"
     gate.measure("bytes_read", scan.bytes_read)
     if scan.bytes_read == 0:
         gate.error("log_source_unavailable", f"{name}: empty (an empty log is never a pass)")

@@ -60,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_gate.add_argument(
         "--evidence-root", metavar="DIR", help="override the config's evidence_root"
     )
-    p_gate.add_argument("-n", "--workers", type=int, default=2, help="xdist workers (at least 1)")
+    p_gate.add_argument(
+        "-n",
+        "--workers",
+        type=int,
+        default=None,
+        help="xdist workers, at least 1 (default: 1 for predeploy, else up to 2 by CPUs)",
+    )
     p_gate.add_argument(
         "--hosts",
         metavar="SPEC",
@@ -149,7 +155,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
     from . import gate, report, tools
 
-    gate.check_workers(args.workers)
+    workers = gate.default_workers(args.suite) if args.workers is None else args.workers
+    gate.check_workers(workers)
     config = _config(args)
     policy = load_policy(config.env.policy_file)
     if args.suite not in policy.suites():
@@ -164,7 +171,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     tools.check_engine(config, policy.expected(args.suite))
     ci.check_outputs(args)
     pack, code = gate.run_suite(
-        args.suite, config, workers=args.workers, evidence_root=root, extra=extra
+        args.suite, config, workers=workers, evidence_root=root, extra=extra
     )
     if pack is None:
         return code

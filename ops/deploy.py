@@ -151,7 +151,11 @@ def _deploy_locked(
             deploy_cfg = settings(config)
         with run_.step("predeploy") as record:
             pack, code = gate.run_suite(
-                "predeploy", config, workers=2, evidence_root=config.env.evidence_root, extra=[]
+                "predeploy",
+                config,
+                workers=gate.default_workers("predeploy"),
+                evidence_root=config.env.evidence_root,
+                extra=[],
             )
             run_.evidence["predeploy"] = str(pack) if pack else None
             if code != 0:

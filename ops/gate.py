@@ -68,6 +68,9 @@ def pytest_argv(
         "loadgroup",  # a host's checks run on one worker (xdist_group)
         "-p",
         "no:cacheprovider",  # never write .pytest_cache into the stack repository
+        # Checks state their verdicts through the recorder, never with a bare assert, so
+        # pytest's assertion rewriting (0.1 s of compiling per process) buys nothing.
+        "--assert=plain",
         "-q",
         "--no-header",
         "-o",
@@ -76,6 +79,16 @@ def pytest_argv(
         "-rN",
         *extra,
     ]
+
+
+def default_workers(suite: str) -> int:
+    """The pre-deploy suite is CPU work over one tree its gates share: a second worker parses
+    the tree again and starts another interpreter, so one worker is fastest (measured on
+    2 cores: bench/bench_predeploy.py). Other suites mostly wait on the network: two workers
+    overlap that waiting, where the machine has two CPUs."""
+    if suite == "predeploy":
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def check_workers(workers: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import os
 import tempfile
@@ -53,10 +52,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def _syncfs(path: Path) -> bool:
     """Linux syncfs(2) on the file system holding ``path``: one call instead of one fsync per
     file, which matters for packs of thousands of small files."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    # The process's own symbols hold libc's: find_library("c") would run ``ldconfig -p``.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
         return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     if not hasattr(libc, "syncfs"):
         return False
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

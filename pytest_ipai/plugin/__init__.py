@@ -17,6 +17,7 @@ from .fixtures import (
     ipai_gate,
     ipai_host,
     ipai_policy,
+    ipai_run_memo,
     ipai_since,
     ipai_stack_addons,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ipai_gate",
     "ipai_host",
     "ipai_policy",
+    "ipai_run_memo",
     "ipai_since",
     "ipai_stack_addons",
     "pytest_addoption",

@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,10 @@ from ..evidence.publish import (
     recover_orphans,
 )
 from .progress import Progress
+from .shared_work import prefetch
 from .state import MAX_DETAILS, IpaiState, gate_payload, meta_key
+
+PREFETCH_JOIN = 30.0  # seconds the run's end waits for the shared work still running
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Controller:
         self.policy: dict[str, Any] | None = None
         self.config_doc: dict[str, Any] | None = None
         self.no_space: str | None = None  # the evidence root filled up mid-run
+        self.prefetching: threading.Thread | None = None
 
     # -- session start ------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -123,6 +128,16 @@ class Controller:
                 returncode=EXIT_USAGE,
             )
         self.progress.expect(len(self.expected))
+        if getattr(self.pyconfig.option, "numprocesses", None):
+            # Workers are starting: the controller's idle core does the work gates share.
+            self.prefetching = prefetch(
+                self.state.memo, self.state.config, {g.gate_id for g in self.expected}
+            )
+
+    def pytest_unconfigure(self) -> None:
+        if self.prefetching is not None:
+            self.prefetching.join(PREFETCH_JOIN)  # bounded: its git calls have timeouts
+        self.state.memo.remove()
 
     # -- runs in-process only (no xdist): remember which gate is in flight -----------------
     @pytest.hookimpl(tryfirst=True)

@@ -9,14 +9,16 @@ from datetime import UTC, datetime
 import pytest
 
 from ..addons.addons_manifest import AddonsManifest, load_addons_manifest
-from ..addons.stack import StackAddons, load_stack_addons
+from ..addons.stack import StackAddons
 from ..config.policy import Policy
 from ..config.stack import StackConfig
 from ..core.errors import IpaiError
+from ..core.memo import RunMemo
 from ..core.outcomes import GateError
 from ..core.recorder import GateRecorder
 from ..core.timeutil import parse_iso
 from ..probes.hosts import Target
+from .shared_work import addons_tree
 from .state import IpaiState, meta_key, recorder_key, state_key
 
 
@@ -52,11 +54,19 @@ def ipai_addons_manifest(request: pytest.FixtureRequest) -> AddonsManifest:
 def ipai_stack_addons(
     request: pytest.FixtureRequest, ipai_addons_manifest: AddonsManifest
 ) -> StackAddons:
-    """The addons tree along addons_path, discovered once per process."""
+    """The addons tree along addons_path, discovered once per run: the first worker that needs
+    it parses it, the others read it from the run's memo."""
+    state = _state(request)
     try:
-        return load_stack_addons(_state(request).config, ipai_addons_manifest)
+        return addons_tree(state.memo, state.config, ipai_addons_manifest)
     except IpaiError as exc:
         raise GateError("addons_tree_unreadable", exc.message) from None
+
+
+@pytest.fixture(scope="session")
+def ipai_run_memo(request: pytest.FixtureRequest) -> RunMemo:
+    """Work shared by the run's workers: computed by the first that needs it (core/memo.py)."""
+    return _state(request).memo
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 from ..config.policy import Policy, load_policy
 from ..config.stack import StackConfig, find_config, load_config
 from ..core.errors import IpaiError
+from ..core.memo import RunMemo
 from ..core.recorder import GateRecorder
 from ..core.redact import Redactor
 from ..decision.policy import DecisionPolicy, Override, load_decision_policy
@@ -42,6 +43,7 @@ class IpaiState:
     override: Override | None = None
     target: Target = field(default_factory=lambda: Target(LOCAL))
     signer: PackSigner | None = None
+    memo: RunMemo = field(default_factory=lambda: RunMemo(None))
     _redactor: Redactor | None = field(default=None, repr=False)
 
     @property
@@ -65,8 +67,12 @@ class IpaiState:
         root_opt = pyconfig.getoption("ipai_evidence_root")
         root = Path(root_opt).resolve() if root_opt else stack.env.evidence_root
         if worker:
-            run_id = str(getattr(pyconfig, "workerinput")["ipai_run_id"])  # noqa: B009
+            workerinput = getattr(pyconfig, "workerinput")  # noqa: B009
+            run_id = str(workerinput["ipai_run_id"])
+            memo_dir = workerinput.get("ipai_memo_dir")
+            memo = RunMemo(Path(memo_dir) if memo_dir else None)
         else:
+            memo = RunMemo.create()  # the controller removes it when the run ends
             given = pyconfig.getoption("ipai_run_id")
             run_id = check_run_id(given) if given else new_run_id()
         decision = None
@@ -98,6 +104,7 @@ class IpaiState:
             decision_policy=decision,
             override=override,
             target=Target(spec),
+            memo=memo,
         )
 
 

@@ -26,7 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist hook (controller): workers share the controller's run id."""
+    """xdist hook (controller): workers share the controller's run id and its memo folder."""
     state = node.config.stash.get(state_key, None)
     if state is not None:
         node.workerinput["ipai_run_id"] = state.run_id
+        node.workerinput["ipai_memo_dir"] = str(state.memo.directory or "")

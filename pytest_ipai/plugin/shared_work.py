@@ -1,0 +1,88 @@
+"""Work several gates of a run need, done once per run through the run's memo (core/memo.py):
+the addons tree along addons_path and the git state of the stack's repositories.
+
+When the run has xdist workers, the controller starts this work in a background thread as the
+session begins, for the gates the suite expects: its workers are starting meanwhile (a new
+interpreter, pytest, the checks), so the controller's idle core does the work and the first
+gate that asks finds it done. A gate that asks earlier waits on the memo's lock; one that finds
+nothing (the thread failed) does the work itself and meets the same error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..addons.addons_manifest import AddonsManifest, load_addons_manifest
+from ..addons.stack import StackAddons, load_stack_addons
+from ..config.stack import StackConfig
+from ..core.errors import IpaiError
+from ..core.gitstate import map_repos, toplevel
+from ..core.memo import RunMemo
+from ..rules.hygiene import TreeState, tree_state
+
+ADDONS_TREE = "addons-tree"
+GIT_TREES = "git-trees"
+# The gates whose checks ask for each piece of work (a gate not expected: no prefetch).
+NEEDED_BY = {
+    ADDONS_TREE: {
+        "addons.manifests_valid",
+        "addons.unique_names",
+        "addons.dependencies",
+        "oca.must_have",
+        "pipeline.no_bypass",
+    },
+    GIT_TREES: {"git.clean"},
+}
+
+
+@dataclass(frozen=True)
+class GitTrees:
+    """The stack's work tree and each repository's state (conflicts, changes), or why not."""
+
+    top: Path | None  # None: the stack is not a git work tree
+    states: list[TreeState]
+    error: str | None = None  # git could not be asked
+
+
+def addons_tree(memo: RunMemo, config: StackConfig, manifest: AddonsManifest) -> StackAddons:
+    return memo.get(ADDONS_TREE, lambda: load_stack_addons(config, manifest))
+
+
+def git_trees(memo: RunMemo, config: StackConfig, manifest: AddonsManifest) -> GitTrees:
+    def compute() -> GitTrees:
+        top = toplevel(config.repo_root)
+        if top is None:
+            return GitTrees(None, [])
+        repos = [top, *(r.path for r in manifest.repos if (r.path / ".git").exists())]
+        try:
+            return GitTrees(top, map_repos(tree_state, repos))
+        except IpaiError as exc:
+            return GitTrees(top, [], exc.message)
+
+    return memo.get(GIT_TREES, compute)
+
+
+def prefetch(memo: RunMemo, config: StackConfig, gate_ids: set[str]) -> threading.Thread | None:
+    """Start the shared work the expected gates need, in a daemon thread."""
+    wanted = [key for key, gates in NEEDED_BY.items() if gates & gate_ids]
+    if not wanted or memo.directory is None:
+        return None
+    jobs: dict[str, Callable[[AddonsManifest], object]] = {
+        ADDONS_TREE: lambda manifest: addons_tree(memo, config, manifest),
+        GIT_TREES: lambda manifest: git_trees(memo, config, manifest),
+    }
+
+    def work() -> None:
+        try:
+            manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+            for key in wanted:
+                jobs[key](manifest)
+        except Exception:
+            return
+
+    thread = threading.Thread(target=work, name="ipai-prefetch", daemon=True)
+    thread.start()
+    return thread
