@@ -174,6 +174,14 @@ def build_stack(
         '[environments.dev]\ncompose_files = ["docker-compose.yml"]\nevidence_root = "evidence"\n'
     )
     (stack / ".gitignore").write_text("/evidence/\n/addons/oca/\n")
+    workflow = stack / ".github" / "workflows" / "ci.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        "on: [push]\njobs:\n  gates:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "      - run: pip install pytest-ipai\n"
+        "      - run: ipai gate predeploy --config ipai.toml\n"
+    )
     git("init", "-q", "-b", "main", cwd=stack)
     git("add", "-A", cwd=stack)
     git("commit", "-q", "-m", "stack", cwd=stack)
