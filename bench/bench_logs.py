@@ -25,7 +25,7 @@ from pathlib import Path
 SCAN = """
 import sys, time
 from pathlib import Path
-from pytest_ipai.probes.odoo_logs import scan_file
+from pytest_ipai.probes.odoo_log_file import scan_file
 start = time.perf_counter()
 scan = scan_file(Path(sys.argv[1]), since="2026-11-22 10:00:00", count_access=sys.argv[2] == "1")
 print(time.perf_counter() - start, scan.errors, scan.access_total, scan.access_5xx)

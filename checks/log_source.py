@@ -20,7 +20,8 @@ from pytest_ipai.probes.engine import (
     log_chunks,
     service_containers,
 )
-from pytest_ipai.probes.odoo_logs import MAX_SAMPLES, LogScan, scan_chunks, scan_file
+from pytest_ipai.probes.odoo_log_file import scan_file
+from pytest_ipai.probes.odoo_logs import LogScan, merge, scan_chunks
 
 LOG_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -134,7 +135,7 @@ def _read(
         "until": until.strftime(LOG_TIME) if until else None,
         "ignore": rules,
         "count_access": count_access,
-        "redact": gate.redact,
+        "redact": gate.redactor.text,  # it pickles: a big log is scanned by several processes
         "access_until": access_until.strftime(LOG_TIME) if access_until else None,
     }
     if isinstance(source, Path):
@@ -173,22 +174,7 @@ def _scan_container(
             scan = LogScan()
             for container in containers:  # replicas: every one's output counts
                 part = scan_chunks(log_chunks(container, since), **window)
-                scan = _merge(scan, part)
+                scan = merge(scan, part)
             return scan
     except EngineError as exc:
         gate.error(getattr(exc, "error_class", "log_source_unavailable"), exc.message)
-
-
-def _merge(total: LogScan, part: LogScan) -> LogScan:
-    total.bytes_read += part.bytes_read
-    total.records_seen += part.records_seen
-    total.errors += part.errors
-    total.out_of_window += part.out_of_window
-    total.ignored += part.ignored
-    total.samples += part.samples[: max(0, MAX_SAMPLES - len(total.samples))]
-    for fingerprint, count in part.fingerprints.items():
-        total.fingerprints[fingerprint] = total.fingerprints.get(fingerprint, 0) + count
-    total.access_total += part.access_total
-    total.access_5xx += part.access_5xx
-    total.access_excluded += part.access_excluded
-    return total

@@ -4,13 +4,15 @@ access lines, garbage, chunk boundaries, rotation."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_ipai.probes.odoo_logs import scan_chunks, scan_file
+from pytest_ipai.probes.odoo_log_file import scan_file
+from pytest_ipai.probes.odoo_logs import LogScan, scan_chunks
 
 LOG = (
     "2026-11-22 10:30:00,001 1301 INFO ? odoo.service.server: HTTP service (werkzeug) running\n"
@@ -109,31 +111,94 @@ def test_garbage_only_and_empty_logs(tmp_path: Path) -> None:
 
 
 def test_rotation_during_the_read_is_noticed(tmp_path: Path) -> None:
-    from pytest_ipai.probes import odoo_logs
+    from pytest_ipai.probes import odoo_log_file, odoo_logs
 
     path = tmp_path / "odoo.log"
     big = LOG * 8000  # larger than one read
     assert len(big) > odoo_logs.CHUNK
     path.write_bytes(big)
-    rotation: list[bool] = []
-    chunks = odoo_logs.file_chunks(path, rotation)
+    before = os.stat(path)
+    chunks = odoo_log_file.range_chunks(path, 0, len(big))
     first = next(chunks)
     path.rename(tmp_path / "odoo.log.1")  # logrotate moves it away and starts a new file
     path.write_bytes(b"")
     rest = list(chunks)
-    assert rotation == [True]
+    assert odoo_log_file._moved(path, before)
     assert len(first) + sum(map(len, rest)) == len(big)  # the old file is still read to its end
 
     path.write_bytes(big)
-    rotation.clear()
-    chunks = odoo_logs.file_chunks(path, rotation)
+    before = os.stat(path)
+    chunks = odoo_log_file.range_chunks(path, 0, len(big))
     next(chunks)
     with open(path, "r+b") as fh:
         fh.truncate(10)  # copytruncate under our feet
     list(chunks)
-    assert rotation == [True]
+    assert odoo_log_file._moved(path, before)
     path.write_bytes(big)
     assert scan_file(path).rotated is False
+
+
+# Lines and records of different kinds, each whole: a generated log is a sequence of them.
+BLOCKS = [
+    b"2026-11-22 10:32:20,036 1307 INFO evaldb odoo.service.server: Worker WorkerHTTP (1307) alive\n",
+    b'2026-11-22 10:32:21,100 1307 INFO evaldb werkzeug: 127.0.0.1 - - [22/Nov/2026 10:32:21] "GET /web/login HTTP/1.1" 200 - 61 0.034 0.156\n',
+    b'2026-11-22 10:31:21,100 1307 INFO evaldb werkzeug: 127.0.0.1 - - [22/Nov/2026 10:31:21] "GET /shop HTTP/1.1" 503 - 6 0.03 0.1\n',
+    b'2026-11-22 10:33:21,100 1307 INFO evaldb werkzeug: 127.0.0.1 - - [22/Nov/2026 10:33:21] "GET /web/health HTTP/1.1" 200 - 6 0.03 0.1\n',
+    b"2026-11-22 10:32:22,100 1308 ERROR evaldb odoo.http: Exception during request handling.\n"
+    b"Traceback (most recent call last):\n"
+    b'  File "/opt/odoo/odoo/http.py", line 2138, in __call__\n'
+    + b"    response = request._serve_db()\n" * 40
+    + b"psycopg2.errors.UndefinedColumn: column res_partner.x_field does not exist\n",
+    b"2026-11-22 10:30:19,900 1309 CRITICAL evaldb odoo.modules.registry: Failed to load registry\n",
+    b"2026-11-22 10:34:19,900 1309 CRITICAL evaldb odoo.modules.registry: Failed again\n",
+]
+
+
+def _as_tuple(scan: LogScan) -> tuple[object, ...]:
+    return (
+        scan.bytes_read,
+        scan.errors,
+        scan.out_of_window,
+        scan.ignored,
+        [(r.timestamp, r.pid, r.message, r.text) for r in scan.samples],
+        scan.fingerprints,
+        scan.access_total,
+        scan.access_5xx,
+        scan.access_excluded,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(len(BLOCKS))), min_size=1, max_size=60),
+    st.integers(min_value=2, max_value=5),
+)
+def test_a_file_cut_in_parts_scans_as_one_pass(picks: list[int], parts: int) -> None:
+    """Cut at record starts and scanned by several processes, a log gives the scan a single
+    pass gives: errors with their tracebacks, samples in file order, access counts."""
+    import tempfile
+
+    body = b"".join(BLOCKS[i] for i in picks)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "odoo.log"
+        path.write_bytes(body)
+        window = {"since": "2026-11-22 10:32:00", "count_access": True}
+        single = scan_file(path, parts=1, **window)  # type: ignore[arg-type]
+        split = scan_file(path, parts=parts, **window)  # type: ignore[arg-type]
+    assert _as_tuple(split) == _as_tuple(single)
+
+
+def test_cut_points_fall_on_record_starts(tmp_path: Path) -> None:
+    from pytest_ipai.probes.odoo_log_file import cut_points
+
+    path = tmp_path / "odoo.log"
+    body = LOG * 50
+    path.write_bytes(body)
+    points = cut_points(path, len(body), 4)
+    assert points[0] == 0 and points[-1] == len(body) and points == sorted(set(points))
+    assert len(points) == 5
+    for at in points[1:-1]:
+        assert body[at - 1 : at] == b"\n" and body[at : at + 4] == b"2026"
 
 
 # As Odoo 18.0 writes them: "?" without a database, a space at the end of every line, lines

@@ -131,7 +131,8 @@ def install_order(
             waiting[user] -= 1
             if waiting[user] == 0:
                 heapq.heappush(ready, user)
-    stuck = {n for n in nodes if n not in set(order)}
+    placed = set(order)
+    stuck = nodes - placed
     return order, find_cycles(stuck, deps)
 
 

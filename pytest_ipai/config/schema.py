@@ -66,7 +66,30 @@ def validator(name: str) -> Draft202012Validator:
         raise IpaiError(f"installation is incomplete: schema {name}.schema.json not found")
     # The schemas ship with the package and are checked against the meta-schema by the test
     # suite (tests/test_schemas.py): checking them again on every run cost 0.1 s per process.
-    return Draft202012Validator(schema, registry=_registry())
+    return Draft202012Validator(inline_local_refs(schema, schema), registry=_registry())
+
+
+def inline_local_refs(node: Any, root: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with each bare ``{"$ref": "#/..."}`` replaced by what it points to in ``root``:
+    jsonschema resolves a reference (URL joins, a registry lookup) every time it meets one, which
+    made a policy of hundreds of gates slow to check. References to other files, references
+    with sibling keywords and recursive ones stay as they are; ``$defs`` stays for them."""
+    if isinstance(node, list):
+        return [inline_local_refs(item, root, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if len(node) == 1 and isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+        target: Any = root
+        for part in ref[2:].split("/"):
+            if not isinstance(target, dict) or part not in target:
+                return node  # left for jsonschema to report
+            target = target[part]
+        return inline_local_refs(target, root, (*seen, ref))
+    return {
+        key: value if key == "$defs" else inline_local_refs(value, root, seen)
+        for key, value in node.items()
+    }
 
 
 def key_path(parts: Iterable[Any]) -> str:

@@ -45,6 +45,25 @@ def dump_json(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def dump_json_rows(data: dict[str, Any], rows: str) -> bytes:
+    """``data`` as JSON with the list under ``rows`` one item per line: a pack's results.json
+    reads a gate per line. Python's JSON encoder only runs in C without ``indent``, and a
+    thousand results indented by the pure-Python one cost a tenth of a second."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    parts = []
+    for key in sorted(data):
+        if key == rows and isinstance(data[key], list):
+            items = ",\n".join(f"    {compact(item)}" for item in data[key])
+            value = f"[\n{items}\n  ]" if items else "[]"
+        else:
+            value = compact(data[key])
+        parts.append(f"  {json.dumps(key)}: {value}")
+    return ("{\n" + ",\n".join(parts) + "\n}\n").encode()
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     write_bytes_atomic(path, dump_json(data))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..core.errors import IpaiError, NoSpaceError, out_of_space
-from ..core.fsio import dump_json, fsync_dir, sync_tree, write_json_atomic
+from ..core.fsio import dump_json, dump_json_rows, fsync_dir, sync_tree, write_json_atomic
 from ..core.results import GateResult, coverage, summary
 from ..core.timeutil import parse_iso, utc_now
 from . import allure, junit, ledger
@@ -240,7 +240,7 @@ class Staging:
         for blob in (self.path / "blobs").iterdir():
             if not blob.name.startswith("."):
                 sums[f"blobs/{blob.name}"] = blob.name
-        put("results.json", dump_json(document))
+        put("results.json", dump_json_rows(document, "results"))
         put("junit.xml", junit.render(document))
         (self.path / "allure-results").mkdir()
         files, links = allure.render(document, manifest)

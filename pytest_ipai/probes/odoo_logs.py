@@ -19,11 +19,9 @@ and memory stays flat (a chunk, plus a bounded excerpt per error).
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 CHUNK = 8 * 1024 * 1024
 MAX_RECORD = 16 * 1024  # a traceback excerpt, not the whole novel
@@ -251,43 +249,18 @@ def _access(
     scan.access_5xx += statuses.count(b"5")
 
 
-def file_chunks(path: Path, scan_rotation: list[bool]) -> Iterator[bytes]:
-    """Read ``path`` to its end; note in ``scan_rotation`` if it was rotated or truncated."""
-    with open(path, "rb") as fh:
-        before = os.fstat(fh.fileno())
-        offset = 0
-        while chunk := fh.read(CHUNK):
-            offset += len(chunk)
-            yield chunk
-        try:
-            now = os.stat(path)
-        except FileNotFoundError:
-            scan_rotation.append(True)
-            return
-        if now.st_ino != before.st_ino or now.st_size < offset:
-            scan_rotation.append(True)
-
-
-def scan_file(
-    path: Path,
-    *,
-    since: str | None = None,
-    until: str | None = None,
-    ignore: Iterable[re.Pattern[str]] = (),
-    count_access: bool = False,
-    redact: Callable[[str], str] = str,
-    access_until: str | None = None,
-) -> LogScan:
-    rotation: list[bool] = []
-    chunks = file_chunks(path, rotation)
-    scan = scan_chunks(
-        chunks,
-        since=since,
-        until=until,
-        ignore=ignore,
-        count_access=count_access,
-        redact=redact,
-        access_until=access_until,
-    )
-    scan.rotated = bool(rotation)
-    return scan
+def merge(total: LogScan, part: LogScan) -> LogScan:
+    """Two scans of consecutive parts of one log (or of two replicas' logs) as one."""
+    total.bytes_read += part.bytes_read
+    total.records_seen += part.records_seen
+    total.errors += part.errors
+    total.out_of_window += part.out_of_window
+    total.ignored += part.ignored
+    total.samples += part.samples[: max(0, MAX_SAMPLES - len(total.samples))]
+    for fingerprint, count in part.fingerprints.items():
+        total.fingerprints[fingerprint] = total.fingerprints.get(fingerprint, 0) + count
+    total.access_total += part.access_total
+    total.access_5xx += part.access_5xx
+    total.access_excluded += part.access_excluded
+    total.rotated = total.rotated or part.rotated
+    return total
