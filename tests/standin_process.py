@@ -42,4 +42,9 @@ class Standin:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # never left behind, but a stop that did not stop is a defect
+            self.proc.wait(10)
+            raise

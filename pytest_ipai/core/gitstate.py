@@ -69,29 +69,34 @@ def head_commit(repo: Path) -> str | None:
 
 
 def repo_state(repo: Path) -> dict[str, Any]:
-    """Branch, full SHA, tree SHA, diffstat and dirty flag; or why it could not be read."""
+    """Branch, full SHA, tree SHA, diffstat and dirty flag; or why it could not be read.
+    Three git calls: every run's manifest asks, before its first gate."""
     if not repo.is_dir():
         return {"available": False, "reason": f"{repo}: no such directory"}
     try:
-        top = toplevel(repo)
-        if top is None:
+        code, out = git(repo, "rev-parse", "--show-toplevel")
+        if code != 0 or not out:
             return {"available": False, "reason": f"{repo}: not a git work tree"}
-        sha = head_commit(top)
-        if sha is None:
+        top = Path(out).resolve()
+        code, out = git(top, "rev-parse", "HEAD^{commit}", "HEAD^{tree}")
+        ids = out.splitlines()
+        if code != 0 or len(ids) != 2 or not all(FULL_SHA.match(i) for i in ids):
             return {"available": False, "reason": f"{top}: repository has no commit"}
-        _, tree = git(top, "rev-parse", f"{sha}^{{tree}}")
-        code, branch = git(top, "symbolic-ref", "--quiet", "--short", "HEAD")
-        _, status = git(top, "status", "--porcelain=v1", "--untracked-files=normal")  # a flag
+        code, status = git_raw(top, "status", "--porcelain=v2", "--branch", "-z")
+        if code != 0:
+            return {"available": False, "reason": f"{top}: git status failed"}
         _, diffstat = git(top, "diff", "--shortstat", "HEAD")
     except ToolError as exc:
         return {"available": False, "reason": exc.message}
+    records = [r for r in status.split("\0") if r]
+    head = next((r[len("# branch.head ") :] for r in records if r.startswith("# branch.head ")), "")
     return {
         "available": True,
         "path": str(top),
-        "branch": branch if code == 0 else None,
-        "sha": sha,
-        "tree_sha": tree,
-        "dirty": bool(status),
+        "branch": None if head in ("", "(detached)") else head,
+        "sha": ids[0],
+        "tree_sha": ids[1],
+        "dirty": any(not r.startswith("# ") for r in records),
         "diffstat": diffstat,
     }
 

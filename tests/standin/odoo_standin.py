@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -100,7 +102,8 @@ def main() -> None:
     args = parse(argv)
     setup_logging(args.log, args.db)
     banner(args)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stopping: list[ThreadingHTTPServer] = []  # the server to stop, once it serves
+    signal.signal(signal.SIGTERM, on_sigterm(lambda: [s.shutdown() for s in stopping]))
     if args.pidfile:
         Path(args.pidfile).write_text(f"{os.getpid()}\n")
     if args.start_delay:  # Odoo loading its registry: nothing listens yet
@@ -117,8 +120,31 @@ def main() -> None:
     server = ThreadingHTTPServer((args.bind, args.port), make_handler(args, role))
     server.daemon_threads = True
     if args.workers <= 0:
+        stopping.append(server)
         return threaded(server, args)
     Prefork(server, args, argv).run()
+
+
+def on_sigterm(cleanup: Callable[[], object]) -> Callable[..., None]:
+    """SIGTERM as Odoo takes it: it says so, stops serving and exits; a second signal forces
+    the exit. The process ends with ``os._exit`` once its log is flushed, never through the
+    interpreter's finalisation, which can hang on the daemon threads still running (HTTP
+    requests, cron threads): a stop must end the process every time."""
+    signals = []
+
+    def handler(*_: object) -> None:
+        signals.append(1)
+        if len(signals) > 1:
+            os._exit(0)
+        server_log.info("Initiating shutdown", extra=NO_DB)
+        server_log.info(
+            "Hit CTRL-C again or send a second signal to force the shutdown.", extra=NO_DB
+        )
+        cleanup()
+        logging.shutdown()
+        os._exit(0)
+
+    return handler
 
 
 def threaded(server: ThreadingHTTPServer, args: argparse.Namespace) -> None:
@@ -169,7 +195,7 @@ class Prefork:
         server_log.info(
             "HTTP service (werkzeug) running on %s:%s", self.args.bind, self.args.port, extra=NO_DB
         )
-        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGTERM, on_sigterm(self.stop_children))
         while True:
             self.reap()
             self.spawn()
@@ -237,12 +263,11 @@ class Prefork:
                 self.gevent = None
                 self.gevent_died_at = time.monotonic()  # silently, as Odoo's master does
 
-    def stop(self) -> None:
+    def stop_children(self) -> None:
         pids = [*self.http, *self.cron] + ([self.gevent.pid] if self.gevent else [])
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        sys.exit(0)
 
 
 def gevent_child(args: argparse.Namespace) -> None:
@@ -250,7 +275,7 @@ def gevent_child(args: argparse.Namespace) -> None:
     bind fails a logged traceback plus a second one on stderr only."""
     setup_logging(args.log, args.db)
     banner(args)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, on_sigterm(lambda: None))
     address = (args.bind, args.gevent_port)
     server_log.info("Evented Service (longpolling) running on %s:%s", *address, extra=NO_DB)
     try:
