@@ -98,13 +98,15 @@ def main() -> None:
             errors_only.append(run([sys.executable, "-c", SCAN, str(log), "0"])[0])
             elapsed, out, _ = run([sys.executable, "-c", SCAN, str(log), "1"])
             with_access.append(elapsed)
-        # Peak memory of one scan, in a fresh process (ru_maxrss of children is a maximum).
+        # Peak memory of one scan, in a fresh process: the largest of it and the processes that
+        # scan the parts of a big log (ru_maxrss of children is the largest child's).
         peak = subprocess.run(
             [
                 sys.executable,
                 "-c",
                 "import resource, runpy, sys; sys.argv=['x', sys.argv[1], '1']; "
-                f"exec({SCAN!r}); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)",
+                f"exec({SCAN!r}); print(max(resource.getrusage(who).ru_maxrss for who in "
+                "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) // 1024)",
                 str(log),
             ],
             capture_output=True,
@@ -119,7 +121,7 @@ def main() -> None:
         print(f"  grep -c ' ERROR '           {g:6.2f}s")
         print(f"  log scan (errors only)      {e:6.2f}s   ratio {e / g:4.2f}")
         print(f"  one pass (errors + access)  {a:6.2f}s   ratio {a / g:4.2f}  (goal <= 3.0)")
-        print(f"  peak memory of a scan       {peak} MB  (goal < 100 MB)")
+        print(f"  peak memory of a scan       {peak} MB per process  (goal < 100 MB)")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ def _read(
         try:
             return scan_file(source, **window)
         except OSError as exc:
-            gate.error("log_source_unavailable", f"{source}: cannot read ({exc.strerror})")
+            why = exc.strerror or str(exc)
+            gate.error("log_source_unavailable", f"{source}: cannot read ({why})")
     return _scan_container(gate, config, source, since, window)
 
 

@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -226,3 +227,22 @@ def test_real_odoo_18_lines() -> None:
     assert record.message == "Evented Service (longpolling): uncaught error during main loop"
     assert "Address already in use" in record.text
     assert scan.access_total == 1  # the werkzeug line; longpolling is not the HTTP port's traffic
+
+
+def test_a_part_that_fails_fails_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's process that cannot read its range (the file went away under it) is an error
+    of the whole scan, never a partial scan that looks complete."""
+    from pytest_ipai.probes import odoo_log_file
+
+    path = tmp_path / "odoo.log"
+    path.write_bytes(LOG * 100)
+    real = odoo_log_file.cut_points
+
+    def cut_then_vanish(at: Path, size: int, parts: int) -> list[int]:
+        points = real(at, size, parts)
+        at.unlink()
+        return points
+
+    monkeypatch.setattr(odoo_log_file, "cut_points", cut_then_vanish)
+    with pytest.raises(OSError, match="a part of the scan failed"):
+        scan_file(path, parts=3)

@@ -13,9 +13,12 @@ scan's. A file rotated or truncated during the scan is noted (``rotated``), as b
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
+import pickle
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from .odoo_logs import CHUNK, LogScan, merge, scan_chunks
 
 SPLIT_FROM = 64 * 1024 * 1024  # below this, starting processes costs more than it saves
 MAX_PARTS = 4
-PART_TIMEOUT = 1800.0  # seconds for one part: a gigabyte takes a few
+PART_TIMEOUT = 1800.0  # seconds for all parts: a gigabyte takes a few
 # A line that starts a record: the cut goes after the newline before it.
 _CUT = re.compile(rb"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ [A-Z]+ )")
 _PROBE = 1024 * 1024  # how far past a cut point to look for a record start
@@ -59,7 +62,7 @@ def cut_points(path: Path, size: int, parts: int) -> list[int]:
     return points
 
 
-def _scan_part(path: str, start: int, end: int, window: dict[str, Any]) -> LogScan:
+def scan_part(path: str, start: int, end: int, window: dict[str, Any]) -> LogScan:
     return scan_chunks(range_chunks(Path(path), start, end), **window)
 
 
@@ -91,7 +94,7 @@ def scan_file(
     points = cut_points(path, size, parts) if parts > 1 else [0, size]
     ranges = list(itertools.pairwise(points))
     if len(ranges) == 1:
-        scan = _scan_part(str(path), 0, size, window)
+        scan = scan_part(str(path), 0, size, window)
     else:
         scan = LogScan()
         for part in _in_processes(path, ranges, window):
@@ -103,19 +106,43 @@ def scan_file(
 def _in_processes(
     path: Path, ranges: list[tuple[int, int]], window: dict[str, Any]
 ) -> list[LogScan]:
-    # spawn, not fork: the caller may be an xdist worker with threads of its own.
-    context = multiprocessing.get_context("spawn")
-    pool = context.Pool(len(ranges))
+    """Each range scanned by ``python -m pytest_ipai.probes.odoo_log_part`` (its own
+    interpreter: nothing of the caller's threads, main module or state comes along). The job
+    goes in on stdin and the scan comes back on stdout, both pickled; a part that fails or
+    overruns kills them all and fails the scan."""
+    argv = [sys.executable, "-m", "pytest_ipai.probes.odoo_log_part"]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        pending = pool.starmap_async(
-            _scan_part, [(str(path), start, end, window) for start, end in ranges]
-        )
-        return list(pending.get(PART_TIMEOUT * 2))
-    except multiprocessing.TimeoutError:
-        raise OSError(f"{path}: the scan took longer than {PART_TIMEOUT * 2:.0f} s") from None
+        for start, end in ranges:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            procs.append(proc)
+            assert proc.stdin is not None
+            proc.stdin.write(pickle.dumps((str(path), start, end, window)))  # a few hundred bytes
+            proc.stdin.close()
+            proc.stdin = None  # communicate() below only reads
+        scans = []
+        deadline = time.monotonic() + PART_TIMEOUT
+        for proc in procs:
+            # Bounded: a LogScan keeps at most MAX_SAMPLES records.
+            out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            code = proc.returncode
+            if code != 0:
+                lines = err.decode("utf-8", "replace").strip().splitlines() or ["(no output)"]
+                raise OSError(f"{path}: a part of the scan failed (exit {code}): {lines[-1]}")
+            scans.append(pickle.loads(out))  # noqa: S301 (our own child, our own bytes)
+        return scans
+    except subprocess.TimeoutExpired:
+        raise OSError(f"{path}: the scan took longer than {PART_TIMEOUT:.0f} s") from None
     finally:
-        pool.terminate()  # nothing outlives the scan, whatever happened
-        pool.join()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
 
 
 def _moved(path: Path, before: os.stat_result) -> bool:
