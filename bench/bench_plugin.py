@@ -53,8 +53,11 @@ def make_project(root: Path, gates: int, probe_ms: float = 0.0) -> None:
 
 
 # Both runs load exactly the same plugins (autoload off), so an unrelated plugin installed in
-# the environment (hypothesis, say) weighs on neither side.
-ENV = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+# the environment (hypothesis, say) weighs on neither side. Bytecode is cached as an installed
+# package has it (pip compiles it): PYTHONDONTWRITEBYTECODE, where a machine sets it, would make
+# every run compile the plugin's sources, which no installation does.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 PLUGINS = ["-p", "xdist.plugin", "-p", "xdist.looponfail", "-p", "pytest_timeout"]
 
 
@@ -85,6 +88,8 @@ def overhead(root: Path, rounds: int, xdist: list[str]) -> tuple[float, float]:
     plain = [*base, *PLUGINS, "-W", "ignore::pytest.PytestUnknownMarkWarning"]
     plugged = [*base, *PLUGINS, "-p", "pytest_ipai.plugin", "--ipai-config", "ipai.toml"]
     plain_times, plugged_times = [], []
+    timed(plain, root)  # warm-up: bytecode written, page cache warm, for both sides
+    timed(plugged, root)
     for _ in range(rounds):
         plain_times.append(timed(plain, root))
         plugged_times.append(timed(plugged, root))

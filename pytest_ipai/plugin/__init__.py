@@ -8,6 +8,9 @@ is the glue to pytest-xdist. This is the one package that imports pytest: it may
 other package of pytest_ipai, and nothing in pytest_ipai imports it.
 
 pytest reads hooks and fixtures from this module's namespace, hence the names below.
+
+PYTEST_DONT_REWRITE: pytest rewrites the asserts of a plugin's modules on every run that
+cannot cache them; the plugin states nothing through ``assert``, so that work is skipped.
 """
 
 from .collection import pytest_collect_file

@@ -1,4 +1,7 @@
-"""Status, error class and message of one test phase, from the exception the check raised."""
+"""Status, error class and message of one test phase, from the exception the check raised.
+
+PYTEST_DONT_REWRITE (see __init__.py).
+"""
 
 from __future__ import annotations
 

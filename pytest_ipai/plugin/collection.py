@@ -1,5 +1,8 @@
 """Collection: the bundled check modules, each gate's metadata from its marks and the policy,
-and the item side that attaches a phase's verdict to its report."""
+and the item side that attaches a phase's verdict to its report.
+
+PYTEST_DONT_REWRITE (see __init__.py).
+"""
 
 from __future__ import annotations
 

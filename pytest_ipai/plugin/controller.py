@@ -11,6 +11,8 @@ kills:
   gate. It alone writes files: each result is journaled (fsynced) as it arrives, and the pack is
   published at the end of the session. Without xdist it also marks the gate in flight, so a
   run killed mid-check is recovered into a pack by the next run or ``ipai evidence recover``.
+
+PYTEST_DONT_REWRITE (see __init__.py).
 """
 
 from __future__ import annotations

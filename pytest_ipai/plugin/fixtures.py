@@ -1,5 +1,8 @@
 """The fixtures a gate check asks for: config, policy, addons, target host, deploy start and
-the gate's recorder."""
+the gate's recorder.
+
+PYTEST_DONT_REWRITE (see __init__.py).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Command-line options and markers; ``pytest_configure`` builds the run state and registers
-the item side everywhere and the controller only where no xdist worker runs."""
+the item side everywhere and the controller only where no xdist worker runs.
+
+PYTEST_DONT_REWRITE (see __init__.py).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Coloured on a terminal; plain text (no escape codes) when output is not a terminal or the
 ``CI`` variable is set, so CI logs stay readable.
+
+PYTEST_DONT_REWRITE (see __init__.py).
 """
 
 from __future__ import annotations

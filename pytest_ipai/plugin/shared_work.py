@@ -6,6 +6,8 @@ session begins, for the gates the suite expects: its workers are starting meanwh
 interpreter, pytest, the checks), so the controller's idle core does the work and the first
 gate that asks finds it done. A gate that asks earlier waits on the memo's lock; one that finds
 nothing (the thread failed) does the work itself and meets the same error.
+
+PYTEST_DONT_REWRITE (see __init__.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The run's state shared by the plugin's parts: the validated config and policy, the run id,
-the target host, and the stash keys and report property that carry gate metadata."""
+the target host, and the stash keys and report property that carry gate metadata.
+
+PYTEST_DONT_REWRITE (see __init__.py).
+"""
 
 from __future__ import annotations
 

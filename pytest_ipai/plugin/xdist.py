@@ -1,5 +1,8 @@
 """pytest-xdist glue: workers share the controller's run id; a host's checks are marked as one
-xdist group."""
+xdist group.
+
+PYTEST_DONT_REWRITE (see __init__.py).
+"""
 
 from __future__ import annotations
 
