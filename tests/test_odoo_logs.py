@@ -230,12 +230,16 @@ def test_real_odoo_18_lines() -> None:
 
 
 def test_a_part_that_fails_fails_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A part's process that cannot read its range (the file went away under it) is an error
-    of the whole scan, never a partial scan that looks complete."""
+    """A part whose process fails is an error of the whole scan, never a partial scan that
+    looks complete; and a file gone from under the scan is an error too."""
     from pytest_ipai.probes import odoo_log_file
 
     path = tmp_path / "odoo.log"
     path.write_bytes(LOG * 100)
+    monkeypatch.setattr(odoo_log_file.sys, "executable", "/bin/false")  # every part's process
+    with pytest.raises(OSError, match=r"a part of the scan failed \(exit 1\)"):
+        scan_file(path, parts=3)
+    monkeypatch.undo()
     real = odoo_log_file.cut_points
 
     def cut_then_vanish(at: Path, size: int, parts: int) -> list[int]:
@@ -244,5 +248,5 @@ def test_a_part_that_fails_fails_the_scan(tmp_path: Path, monkeypatch: pytest.Mo
         return points
 
     monkeypatch.setattr(odoo_log_file, "cut_points", cut_then_vanish)
-    with pytest.raises(OSError, match="a part of the scan failed"):
+    with pytest.raises(OSError):
         scan_file(path, parts=3)

@@ -12,6 +12,7 @@ scan's. A file rotated or truncated during the scan is noted (``rotated``), as b
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pickle
@@ -106,23 +107,26 @@ def scan_file(
 def _in_processes(
     path: Path, ranges: list[tuple[int, int]], window: dict[str, Any]
 ) -> list[LogScan]:
-    """Each range scanned by ``python -m pytest_ipai.probes.odoo_log_part`` (its own
-    interpreter: nothing of the caller's threads, main module or state comes along). The job
-    goes in on stdin and the scan comes back on stdout, both pickled; a part that fails or
-    overruns kills them all and fails the scan."""
+    """The first range scanned here, each other one by ``python -m
+    pytest_ipai.probes.odoo_log_part`` (its own interpreter: nothing of the caller's threads,
+    main module or state comes along). The job goes in on stdin and the scan comes back on
+    stdout, both pickled; a part that fails or overruns kills them all and fails the scan."""
     argv = [sys.executable, "-m", "pytest_ipai.probes.odoo_log_part"]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for start, end in ranges:
+        for start, end in ranges[1:]:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
             procs.append(proc)
-            assert proc.stdin is not None
-            proc.stdin.write(pickle.dumps((str(path), start, end, window)))  # a few hundred bytes
-            proc.stdin.close()
-            proc.stdin = None  # communicate() below only reads
-        scans = []
+            stdin, proc.stdin = proc.stdin, None  # communicate() below only reads
+            assert stdin is not None
+            # A process that died at once breaks the pipe: its exit code below says why.
+            with contextlib.suppress(BrokenPipeError):
+                stdin.write(pickle.dumps((str(path), start, end, window)))  # small
+            with contextlib.suppress(BrokenPipeError):
+                stdin.close()
+        scans = [scan_part(str(path), *ranges[0], window)]  # while the others run
         deadline = time.monotonic() + PART_TIMEOUT
         for proc in procs:
             # Bounded: a LogScan keeps at most MAX_SAMPLES records.

@@ -31,7 +31,11 @@ ERROR_RECORD = re.compile(_START + rb"(ERROR|CRITICAL) (\S+) ([^\s:]+): ([^\n]*)
 RECORD_START = re.compile(_START + rb"[A-Z]+ ")
 ERROR_FINDER = re.compile(rb" (?:ERROR|CRITICAL) ")
 _ACCESS_TAIL = rb"INFO \S+ werkzeug: \S+ - - \[[^\]\n]*\] \"\S+ (%s)\S*[^\"\n]*\" (\d)\d\d "
-_STAMP = rb"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d{3} \d+ "
+# The stamp is taken as any 19 bytes here (cheaper for the regex engine at every line start)
+# and checked afterwards, all of a chunk's at once (_STAMPS).
+_STAMP = rb"(.{19}),\d\d\d \d+ "
+_STAMPS = re.compile(rb"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)*")
+_ONE_STAMP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
 @functools.cache
@@ -241,6 +245,11 @@ def _access(
     if not hits:
         return
     stamps = [hit[0] for hit in hits]
+    if _STAMPS.fullmatch(b"".join(stamps)) is None:  # a line only shaped like an access record
+        hits = [hit for hit in hits if _ONE_STAMP.fullmatch(hit[0])]
+        stamps = [hit[0] for hit in hits]
+        if not hits:
+            return
     if not ((lo is None or min(stamps) >= lo) and (hi is None or max(stamps) < hi)):
         hits = [hit for hit in hits if _window(hit[0], lo, hi)]
     statuses = [status for _stamp, prefix, status in hits if not prefix]
