@@ -250,3 +250,12 @@ def test_a_part_that_fails_fails_the_scan(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(odoo_log_file, "cut_points", cut_then_vanish)
     with pytest.raises(OSError):
         scan_file(path, parts=3)
+
+
+def test_a_line_only_shaped_like_an_access_record_is_not_counted() -> None:
+    fake = (
+        b"not a timestamp!!!!,123 1307 INFO db werkzeug: 127.0.0.1 - - "
+        b'[22/Nov/2026 10:32:21] "GET /shop HTTP/1.1" 500 - 1 0.1 0.1\n'
+    )
+    scan = scan_chunks([LOG + fake], since="2026-11-22 10:32:00", count_access=True)
+    assert (scan.access_total, scan.access_5xx) == (3, 1)  # as without the fake line
