@@ -14,7 +14,9 @@ from pytest_ipai.addons.repos import MISSING, NOT_GIT, PRESENT, check_refs, pres
 from pytest_ipai.addons.stack import StackAddons
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import IpaiError
+from pytest_ipai.core.memo import RunMemo
 from pytest_ipai.core.recorder import GateRecorder
+from pytest_ipai.plugin.shared_work import git_trees
 
 pytestmark = [pytest.mark.predeploy]
 
@@ -51,17 +53,24 @@ def _nothing_declared(gate: GateRecorder, manifest: AddonsManifest, what: str) -
 
 @pytest.mark.gate("oca.repos_ref")
 def test_repos_ref(
-    ipai_gate: GateRecorder, ipai_addons_manifest: AddonsManifest, ipai_config: StackConfig
+    ipai_gate: GateRecorder,
+    ipai_addons_manifest: AddonsManifest,
+    ipai_config: StackConfig,
+    ipai_run_memo: RunMemo,
 ) -> None:
     try:
         lock = load_lock(ipai_config.lock_file)
     except IpaiError as exc:
         ipai_gate.error("lock_invalid", exc.message)
+    # HEAD and branch of each repository, from the run's one git status per repository.
+    trees = git_trees(ipai_run_memo, ipai_config, ipai_addons_manifest)
+    known = {s.repo: (s.head, s.branch) for s in trees.states}
     checks = check_refs(
         ipai_addons_manifest,
         ipai_config.series or ipai_addons_manifest.series,
         lock,
         ipai_config.env.production,
+        known,
     )
     ipai_gate.measure("repos_checked", len(checks))
     ipai_gate.measure("locked", lock is not None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..core.gitstate import head_and_branch, map_repos, resolve_commit, toplevel
@@ -66,19 +68,25 @@ def check_refs(
     series: str | None,
     lock: dict[str, dict[str, Any]] | None,
     production: bool,
+    known: Mapping[Path, tuple[str | None, str | None]] | None = None,
 ) -> list[RefCheck]:
     """Each present repository against the lock's commit, else its ref (default: the series).
+    ``known``: (HEAD, branch) by repository path, already read (the run's shared git state);
+    git is asked for the others.
 
     In production every repository must be pinned by the lock: a branch moves under you.
     """
     present = [r for r in manifest.repos if (r.path / ".git").exists()]  # others: repos_present
-    heads = dict(
+    known = known or {}
+    unknown = [r for r in present if r.path not in known]
+    asked = dict(
         zip(
-            (r.name for r in present),
-            map_repos(head_and_branch, (r.path for r in present)),
+            (r.path for r in unknown),
+            map_repos(head_and_branch, (r.path for r in unknown)),
             strict=True,
         )
     )
+    heads = {r.name: known.get(r.path) or asked[r.path] for r in present}
     out = []
     for repo in present:
         head, branch = heads[repo.name]

@@ -36,7 +36,7 @@ NEEDED_BY = {
         "oca.must_have",
         "pipeline.no_bypass",
     },
-    GIT_TREES: {"git.clean"},
+    GIT_TREES: {"git.clean", "oca.repos_ref"},
 }
 
 

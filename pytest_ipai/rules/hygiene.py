@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ToolError
-from ..core.gitstate import git, git_raw
+from ..core.gitstate import FULL_SHA, git, git_raw
 
 GREP_TIMEOUT = 120.0
 
@@ -45,32 +45,58 @@ def grep(repo: Path, *args: str, head: bool = False) -> list[tuple[str, int, str
     return hits
 
 
-_UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
-
-
 @dataclass(frozen=True)
 class TreeState:
     repo: Path
     unmerged: list[str]
-    changes: list[str]  # porcelain v1 lines, "XY path"
+    changes: list[str]  # "XY path" as porcelain v1 shows them ("?? path" untracked)
     markers: list[Hit]  # in files Odoo or the stack loads: a broken merge
     doc_markers: list[Hit]  # in documentation only (README.rst, readme/*.md): harmless to run
+    head: str | None = None  # HEAD's commit (None: no commit yet)
+    branch: str | None = None  # None when detached
 
 
 def tree_state(repo: Path) -> TreeState:
-    """Unmerged paths and uncommitted changes (one git status) and conflict markers (git grep)."""
-    code, out = git_raw(repo, "status", "--porcelain=v1", "--untracked-files=normal")
+    """One ``git status --porcelain=v2 --branch -z`` (HEAD, branch, unmerged paths, changes)
+    and one ``git grep`` for conflict markers: all the hygiene and ref gates ask of a
+    repository."""
+    code, out = git_raw(
+        repo, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"
+    )
     if code != 0:
         raise ToolError(f"git status failed in {repo}")
-    lines = [line for line in out.splitlines() if line]
-    unmerged = sorted(line[3:] for line in lines if line[:2] in _UNMERGED)
+    head: str | None = None
+    branch: str | None = None
+    unmerged: list[str] = []
+    changes: list[str] = []
+    records = iter(out.split("\0"))
+    for record in records:
+        if record.startswith("# branch.oid "):
+            oid = record[len("# branch.oid ") :]
+            head = oid if FULL_SHA.match(oid) else None  # "(initial)": no commit yet
+        elif record.startswith("# branch.head "):
+            name = record[len("# branch.head ") :]
+            branch = None if name == "(detached)" else name
+        elif record[:2] in ("1 ", "2 "):
+            fields = record.split(" ", 9 if record[0] == "2" else 8)
+            changes.append(f"{fields[1].replace('.', ' ')} {fields[-1]}")
+            if record[0] == "2":
+                next(records, None)  # a rename's original path follows as its own record
+        elif record.startswith("u "):
+            path = record.split(" ", 10)[-1]
+            unmerged.append(path)
+            changes.append(f"{record[2:4]} {path}")
+        elif record.startswith("? "):
+            changes.append(f"?? {record[2:]}")
     markers = conflict_markers(repo)
     return TreeState(
         repo,
-        unmerged,
-        lines,
+        sorted(unmerged),
+        changes,
         [hit for hit in markers if not is_documentation(hit.file)],
         [hit for hit in markers if is_documentation(hit.file)],
+        head,
+        branch,
     )
 
 
