@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import json
 import os
 import statistics
@@ -33,18 +34,6 @@ from pytest_ipai.addons.addons_manifest import load_addons_manifest
 from pytest_ipai.addons.stack import load_stack_addons
 from pytest_ipai.config.stack import load_config
 
-FLOOR = textwrap.dedent("""
-    import ast, os, sys
-    count = 0
-    for root in sys.argv[1:]:
-        for entry in os.scandir(root):
-            path = os.path.join(entry.path, "__manifest__.py")
-            if os.path.isfile(path):
-                with open(path, encoding="utf-8") as fh:
-                    ast.literal_eval(fh.read())
-                count += 1
-    print(count)
-""")
 # Runs a command and prints its wall time, CPU time (it and its children) and peak RSS (MiB).
 MEASURE = textwrap.dedent("""
     import resource, subprocess, sys, time
@@ -58,8 +47,8 @@ MEASURE = textwrap.dedent("""
 """)
 
 
-def floor_scan(roots: list[Path]) -> int:
-    """The floor's work (FLOOR) in this process: find and literal_eval every manifest."""
+def floor_scan(roots: list[str]) -> int:
+    """The floor: find and literal_eval every manifest along the roots (nothing else)."""
     count = 0
     for root in roots:
         for entry in os.scandir(root):
@@ -71,6 +60,8 @@ def floor_scan(roots: list[Path]) -> int:
     return count
 
 
+# The same floor as a bare process of its own (start-up included), from the function's source.
+FLOOR = f"import ast, os, sys\n{inspect.getsource(floor_scan)}\nprint(floor_scan(sys.argv[1:]))"
 ADDONS_GATES = ("addons.manifests_valid", "addons.unique_names", "addons.dependencies")
 
 
@@ -156,7 +147,7 @@ def measure(addons: int, repos: int, rounds: int, bindir: str) -> None:
             load_stack_addons(config, manifest).resolution()
             model.append(time.perf_counter() - start)
             start = time.perf_counter()
-            floor_scan(roots)
+            floor_scan([str(root) for root in roots])
             scan.append(time.perf_counter() - start)
         model_s, scan_s = statistics.median(model), statistics.median(scan)
         print(

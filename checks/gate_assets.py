@@ -24,7 +24,7 @@ from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.probes.odoo_http import bundles, evidence
 
 from .gate_http import base_url
-from .log_source import ignore_rules, log_source, run_log_scan
+from .log_source import read_odoo_log
 
 pytestmark = [pytest.mark.postdeploy]
 CSS_ERROR = ("/* ## CSS error message ##*/", "css_error_message")
@@ -87,11 +87,7 @@ def test_assets(
                 findings.append(("asset_unavailable", f"{path}: {type(exc).__name__}"))
                 continue
             findings += _judge(ipai_gate, path, response, node, timeout)
-    source = log_source(ipai_gate, ipai_config)
-    rules = ignore_rules(ipai_gate)
-    scan = run_log_scan(
-        ipai_gate, ipai_config, ipai_policy, ipai_run_memo, source, ipai_since, rules
-    )
+    scan = read_odoo_log(ipai_gate, ipai_config, ipai_policy, ipai_run_memo, ipai_since)
     logged = {fp: n for fp, n in scan.fingerprints.items() if fp.startswith(ASSETS_LOGGER)}
     ipai_gate.measure("asset_errors_logged", sum(logged.values()))
     findings += [("asset_error_logged", f"{n}x {fp}") for fp, n in logged.items()]

@@ -15,7 +15,7 @@ from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.memo import RunMemo
 from pytest_ipai.core.recorder import GateRecorder
 
-from .log_source import ignore_rules, log_source, run_log_scan
+from .log_source import read_odoo_log
 
 pytestmark = [pytest.mark.postdeploy]
 
@@ -28,11 +28,7 @@ def test_no_errors(
     ipai_policy: Policy,
     ipai_run_memo: RunMemo,
 ) -> None:
-    source = log_source(ipai_gate, ipai_config)
-    rules = ignore_rules(ipai_gate)
-    scan = run_log_scan(
-        ipai_gate, ipai_config, ipai_policy, ipai_run_memo, source, ipai_since, rules
-    )
+    scan = read_odoo_log(ipai_gate, ipai_config, ipai_policy, ipai_run_memo, ipai_since)
     ipai_gate.measure("errors", scan.errors)
     ipai_gate.measure("ignored", scan.ignored)
     ipai_gate.measure("before_deploy", scan.out_of_window)
@@ -63,9 +59,10 @@ def test_error_rate(
     window = float(ipai_gate.params.get("window_minutes", 10))
     min_samples = int(ipai_gate.params.get("min_samples", 20))
     limit = float(ipai_gate.params.get("max_rate", 0.05))
-    source = log_source(ipai_gate, ipai_config)
     until = ipai_since + timedelta(minutes=window)
-    scan = run_log_scan(ipai_gate, ipai_config, ipai_policy, ipai_run_memo, source, ipai_since)
+    scan = read_odoo_log(
+        ipai_gate, ipai_config, ipai_policy, ipai_run_memo, ipai_since, own_ignore=False
+    )
     total, bad = scan.access_total, scan.access_5xx
     ipai_gate.measure("requests", total)
     ipai_gate.measure("errors_5xx", bad)

@@ -77,6 +77,21 @@ def _params(policy: Policy, gate_id: str) -> dict[str, Any]:
     return dict(gate.params) if gate is not None else {}
 
 
+def read_odoo_log(
+    gate: GateRecorder,
+    config: StackConfig,
+    policy: Policy,
+    memo: RunMemo,
+    since: datetime,
+    own_ignore: bool = True,
+) -> LogScan:
+    """The log gates' way in: the configured source, the gate's own ignore list (checked and
+    reported on the gate) unless ``own_ignore`` is off, and the run's shared read."""
+    source = log_source(gate, config)
+    rules = ignore_rules(gate) if own_ignore else None
+    return run_log_scan(gate, config, policy, memo, source, since, rules)
+
+
 def run_log_scan(
     gate: GateRecorder,
     config: StackConfig,
