@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import demo_build, run_ipai, run_suite
+from inotify_reads import ReadCounter
 
 PREDEPLOY = {
     "oca.repos_present",
@@ -378,3 +379,25 @@ def test_a_stack_without_oca_repositories_passes_what_it_does_not_declare(
     assert "declares no must-have module" in notices["oca.must_have"]
     # The demo's own addons need OCA modules: nothing declared does not mean nothing needed.
     assert results["addons.dependencies"]["error_class"] == "unresolved_dependency"
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_the_addons_tree_is_read_once_per_run(demo_stack: Path, workers: str | None) -> None:
+    """However many workers run the suite, the addons tree is parsed once: the controller
+    parses it while its workers start, and they take it from the run's memo. The manifest
+    watched is untracked, so no git grep reads it: each read is a parse. By default the
+    pre-deploy suite runs in one worker."""
+    extra = demo_stack / "addons" / "ipai" / "ipai_extra"
+    write_manifest(extra, "{'name': 'Extra', 'version': '18.0.1.0.0', 'depends': ['base']}")
+    (extra / "__init__.py").write_text("")
+    counter = ReadCounter(extra / "__manifest__.py")
+    try:
+        results = suite(demo_stack, *(["--workers", workers] if workers else []))
+        reads = counter.reads()
+    finally:
+        counter.close()
+    assert results["addons.manifests_valid"]["status"] == "pass"
+    assert results["addons.dependencies"]["measurements"]["roots"] == 7  # it is in the tree
+    assert reads == 1
+    used = {r["worker"] for r in results.values()}
+    assert used == {"gw0"} if workers is None else used <= {"gw0", "gw1"}
