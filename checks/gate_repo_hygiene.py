@@ -20,6 +20,7 @@ from pytest_ipai.core.paths import rel
 from pytest_ipai.core.recorder import GateRecorder
 from pytest_ipai.plugin.shared_work import git_trees
 from pytest_ipai.rules.ci_commands import CommandPolicy
+from pytest_ipai.rules.hygiene import split_own
 from pytest_ipai.rules.pipeline import RANK, lint_pipelines
 from pytest_ipai.rules.secret_scan import grouped, scan_with_params
 
@@ -31,6 +32,23 @@ def _stack_repo(config: StackConfig, gate: GateRecorder) -> Path:
     if top is None:
         gate.error("repo_not_git", f"{config.repo_root}: the stack is not a git work tree")
     return top
+
+
+def own_paths(config: StackConfig, top: Path) -> list[str]:
+    """The tool's own files inside the stack repository, relative to it (folders end in "/"):
+    the config file, the evidence root and the state file."""
+    entries = [(config.file, False), (config.env.evidence_root, True)]
+    state = config.env.path("state_file")
+    if state is not None:
+        entries.append((state, False))
+    own = []
+    for path, folder in entries:
+        resolved = path.resolve()
+        if resolved == top or top not in resolved.parents:
+            continue  # outside the repository (or the repository itself): never ours to skip
+        relative = resolved.relative_to(top).as_posix()
+        own.append(relative + "/" if folder else relative)
+    return own
 
 
 @pytest.mark.gate("git.clean", severity="critical")
@@ -56,9 +74,18 @@ def test_git_clean(
         conflicts += [f"{label}/{path}: unmerged" for path in state.unmerged]
         conflicts += [f"{hit.where(base)} ({hit.what})" for hit in state.markers]
         in_docs += [f"{hit.where(base)} ({hit.what})" for hit in state.doc_markers]
-        if state.changes:
-            example = state.changes[0][3:]
-            dirty.append(f"{label}: {len(state.changes)} uncommitted change(s), e.g. {example}")
+        changes = state.changes
+        if state.repo == base:
+            # The tool never dirties what it judges: its config, evidence and state files.
+            try:
+                changes, mine = split_own(base, changes, own_paths(ipai_config, base))
+            except IpaiError as exc:
+                ipai_gate.error("git_unavailable", exc.message)
+            for change in mine:
+                ipai_gate.notice("own_files_uncommitted", f"{change[3:]} ({change[:2].strip()})")
+        if changes:
+            example = changes[0][3:]
+            dirty.append(f"{label}: {len(changes)} uncommitted change(s), e.g. {example}")
     ipai_gate.measure("repos_checked", len(trees.states))
     ipai_gate.measure("dirty_repos", len(dirty))
     ipai_gate.blob(

@@ -135,3 +135,34 @@ def conflict_markers(repo: Path) -> list[Hit]:
         )
         for f, n, _ in found
     ]
+
+
+def split_own(repo: Path, changes: list[str], own: list[str]) -> tuple[list[str], list[str]]:
+    """``changes`` ("XY path" lines) split into (the others, the tool's own): a change is the
+    tool's own when its path is one of ``own`` (repository-relative; a folder ends with "/")
+    or lies inside one of those folders. An untracked folder that holds one of them (git shows
+    "?? var/") is listed file by file first, so what else it holds stays with the others."""
+    expanded: list[str] = []
+    for change in changes:
+        path = change[3:]
+        holds_own = path.endswith("/") and any(e.startswith(path) and e != path for e in own)
+        if change.startswith("?? ") and holds_own:
+            expanded += [f"?? {name}" for name in _untracked_in(repo, path)]
+        else:
+            expanded.append(change)
+    others: list[str] = []
+    mine: list[str] = []
+    for change in expanded:
+        path = change[3:]
+        ours = any(
+            path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in own
+        )
+        (mine if ours else others).append(change)
+    return others, mine
+
+
+def _untracked_in(repo: Path, folder: str) -> list[str]:
+    code, out = git_raw(repo, "ls-files", "--others", "--exclude-standard", "-z", "--", folder)
+    if code != 0:
+        raise ToolError(f"git ls-files failed in {repo}")
+    return [name for name in out.split("\0") if name]
