@@ -64,7 +64,7 @@ def test_repos_ref(
         ipai_gate.error("lock_invalid", exc.message)
     # HEAD and branch of each repository, from the run's one git status per repository.
     trees = git_trees(ipai_run_memo, ipai_config, ipai_addons_manifest)
-    known = {s.repo: (s.head, s.branch) for s in trees.states}
+    known = {s.repo: (s.status.head, s.status.branch) for s in trees.states}
     checks = check_refs(
         ipai_addons_manifest,
         ipai_config.series or ipai_addons_manifest.series,

@@ -71,10 +71,10 @@ def test_git_clean(
     dirty: list[str] = []
     for state in trees.states:
         label = rel(state.repo, base)
-        conflicts += [f"{label}/{path}: unmerged" for path in state.unmerged]
+        conflicts += [f"{label}/{path}: unmerged" for path in state.status.unmerged]
         conflicts += [f"{hit.where(base)} ({hit.what})" for hit in state.markers]
         in_docs += [f"{hit.where(base)} ({hit.what})" for hit in state.doc_markers]
-        changes = state.changes
+        changes = state.status.changes
         if state.repo == base:
             # The tool never dirties what it judges: its config, evidence and state files.
             try:

@@ -41,35 +41,37 @@ def log_source(gate: GateRecorder, config: StackConfig) -> Path | str:
 
 def ignore_rules(gate: GateRecorder) -> list[re.Pattern[str]]:
     """Known noise, each with an owner and an expiry; an expired entry no longer hides anything."""
-    rules, expired = [], []
-    today = datetime.now().date().isoformat()
-    for entry in gate.params.get("ignore", []):
-        if not isinstance(entry, dict) or not {"pattern", "owner", "expires"} <= set(entry):
-            gate.error("ignore_list_invalid", "each ignore entry needs pattern, owner and expires")
-        if str(entry["expires"]) < today:
-            expired.append(
-                f"{entry['pattern']} (owner {entry['owner']}, expired {entry['expires']})"
-            )
-            continue
-        rules.append(re.compile(str(entry["pattern"])))
+    rules, expired, malformed = _ignore_list(gate.params)
+    if malformed:
+        gate.error(
+            "ignore_list_invalid",
+            "each ignore entry needs pattern (a regular expression), owner and expires",
+        )
     if expired:
         gate.measure("expired_ignores", expired)
     return rules
 
 
-def _lenient_rules(params: dict[str, Any]) -> list[re.Pattern[str]]:
-    """The ignore list as ignore_rules reads it, minus what it would refuse (the gate that
-    owns the list reports that itself)."""
+def _ignore_list(params: dict[str, Any]) -> tuple[list[re.Pattern[str]], list[str], bool]:
+    """(the patterns in force, the expired entries, whether an entry is malformed): the gate
+    that owns the list reports the last two; the run's shared read only takes the first."""
+    rules: list[re.Pattern[str]] = []
+    expired: list[str] = []
+    malformed = False
     today = datetime.now().date().isoformat()
-    rules = []
     for entry in params.get("ignore", []):
-        usable = isinstance(entry, dict) and {"pattern", "owner", "expires"} <= set(entry)
-        if usable and str(entry["expires"]) >= today:
+        if not isinstance(entry, dict) or not {"pattern", "owner", "expires"} <= set(entry):
+            malformed = True
+        elif str(entry["expires"]) < today:
+            expired.append(
+                f"{entry['pattern']} (owner {entry['owner']}, expired {entry['expires']})"
+            )
+        else:
             try:
                 rules.append(re.compile(str(entry["pattern"])))
             except re.error:
-                continue
-    return rules
+                malformed = True
+    return rules, expired, malformed
 
 
 def _params(policy: Policy, gate_id: str) -> dict[str, Any]:
@@ -105,9 +107,10 @@ def run_log_scan(
     list applied) and access lines in http.error_rate's window, read by whichever log gate
     comes first and shared with the others through the run's memo. A gate with an ignore list
     of its own (``ignore``, when it differs) reads the log itself."""
-    rules = _lenient_rules(_params(policy, "logs.no_errors"))
+    rules, _expired, _malformed = _ignore_list(_params(policy, "logs.no_errors"))
     if ignore is not None and [r.pattern for r in ignore] != [r.pattern for r in rules]:
-        return scan_log(gate, config, source, since, None, count_access=False, ignore=ignore)
+        own = _read(gate, config, source, since, None, False, ignore, None)
+        return _judged(gate, source, own)
     minutes = float(_params(policy, "http.error_rate").get("window_minutes", 10))
     until = since + timedelta(minutes=minutes)
     key = json.dumps(
@@ -118,21 +121,6 @@ def run_log_scan(
         return _read(gate, config, source, since, None, True, rules, until)
 
     return _judged(gate, source, memo.get(key, read))
-
-
-def scan_log(
-    gate: GateRecorder,
-    config: StackConfig,
-    source: Path | str,
-    since: datetime,
-    until: datetime | None,
-    count_access: bool,
-    ignore: list[re.Pattern[str]] | None = None,
-) -> LogScan:
-    """One gate's own read of the log over a window."""
-    rules = ignore_rules(gate) if ignore is None else ignore
-    scan = _read(gate, config, source, since, until, count_access, rules, None)
-    return _judged(gate, source, scan)
 
 
 def _read(

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,35 +69,71 @@ def head_commit(repo: Path) -> str | None:
     return out if code == 0 and FULL_SHA.match(out) else None
 
 
+@dataclass(frozen=True)
+class WorkTreeStatus:
+    """What one ``git status --porcelain=v2 --branch -z`` says of a work tree."""
+
+    head: str | None  # HEAD's commit (None: no commit yet)
+    branch: str | None  # None when detached
+    changes: list[str]  # "XY path" as porcelain v1 shows them ("?? path" untracked)
+    unmerged: list[str]
+
+
+def work_tree_status(repo: Path) -> WorkTreeStatus:
+    code, out = git_raw(
+        repo, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"
+    )
+    if code != 0:
+        raise ToolError(f"git status failed in {repo}")
+    head: str | None = None
+    branch: str | None = None
+    unmerged: list[str] = []
+    changes: list[str] = []
+    records = iter(out.split("\0"))
+    for record in records:
+        if record.startswith("# branch.oid "):
+            oid = record[len("# branch.oid ") :]
+            head = oid if FULL_SHA.match(oid) else None  # "(initial)": no commit yet
+        elif record.startswith("# branch.head "):
+            name = record[len("# branch.head ") :]
+            branch = None if name == "(detached)" else name
+        elif record[:2] in ("1 ", "2 "):
+            fields = record.split(" ", 9 if record[0] == "2" else 8)
+            changes.append(f"{fields[1].replace('.', ' ')} {fields[-1]}")
+            if record[0] == "2":
+                next(records, None)  # a rename's original path follows as its own record
+        elif record.startswith("u "):
+            path = record.split(" ", 10)[-1]
+            unmerged.append(path)
+            changes.append(f"{record[2:4]} {path}")
+        elif record.startswith("? "):
+            changes.append(f"?? {record[2:]}")
+    return WorkTreeStatus(head, branch, changes, sorted(unmerged))
+
+
 def repo_state(repo: Path) -> dict[str, Any]:
     """Branch, full SHA, tree SHA, diffstat and dirty flag; or why it could not be read.
-    Three git calls: every run's manifest asks, before its first gate."""
+    Four git calls: every run's manifest asks, before its first gate."""
     if not repo.is_dir():
         return {"available": False, "reason": f"{repo}: no such directory"}
     try:
-        code, out = git(repo, "rev-parse", "--show-toplevel")
-        if code != 0 or not out:
+        top = toplevel(repo)
+        if top is None:
             return {"available": False, "reason": f"{repo}: not a git work tree"}
-        top = Path(out).resolve()
-        code, out = git(top, "rev-parse", "HEAD^{commit}", "HEAD^{tree}")
-        ids = out.splitlines()
-        if code != 0 or len(ids) != 2 or not all(FULL_SHA.match(i) for i in ids):
+        status = work_tree_status(top)
+        _, tree = git(top, "rev-parse", "HEAD^{tree}")
+        if status.head is None or not FULL_SHA.match(tree):
             return {"available": False, "reason": f"{top}: repository has no commit"}
-        code, status = git_raw(top, "status", "--porcelain=v2", "--branch", "-z")
-        if code != 0:
-            return {"available": False, "reason": f"{top}: git status failed"}
         _, diffstat = git(top, "diff", "--shortstat", "HEAD")
     except ToolError as exc:
         return {"available": False, "reason": exc.message}
-    records = [r for r in status.split("\0") if r]
-    head = next((r[len("# branch.head ") :] for r in records if r.startswith("# branch.head ")), "")
     return {
         "available": True,
         "path": str(top),
-        "branch": None if head in ("", "(detached)") else head,
-        "sha": ids[0],
-        "tree_sha": ids[1],
-        "dirty": any(not r.startswith("# ") for r in records),
+        "branch": status.branch,
+        "sha": status.head,
+        "tree_sha": tree,
+        "dirty": bool(status.changes),
         "diffstat": diffstat,
     }
 
@@ -118,10 +155,8 @@ def resolve_commit(repo: Path, ref: str) -> str | None:
 
 
 def porcelain_status(repo: Path) -> list[str]:
-    code, out = git_raw(repo, "status", "--porcelain=v1", "--untracked-files=normal")
-    if code != 0:
-        raise ToolError(f"git status failed in {repo}")
-    return [line for line in out.splitlines() if line]
+    """The uncommitted changes, "XY path" each (untracked: "?? path")."""
+    return work_tree_status(repo).changes
 
 
 def refs_with_path(repo: Path, path: str, pattern: str = r"^(origin/)?\d+\.\d+$") -> list[str]:

@@ -13,7 +13,6 @@ PYTEST_DONT_REWRITE (see __init__.py).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +71,15 @@ def prefetch(memo: RunMemo, config: StackConfig, gate_ids: set[str]) -> threadin
     wanted = [key for key, gates in NEEDED_BY.items() if gates & gate_ids]
     if not wanted or memo.directory is None:
         return None
-    jobs: dict[str, Callable[[AddonsManifest], object]] = {
-        ADDONS_TREE: lambda manifest: addons_tree(memo, config, manifest),
-        GIT_TREES: lambda manifest: git_trees(memo, config, manifest),
-    }
 
     def work() -> None:
         try:
             manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
-            for key in wanted:
-                jobs[key](manifest)
-        except Exception:
+            if ADDONS_TREE in wanted:
+                addons_tree(memo, config, manifest)
+            if GIT_TREES in wanted:
+                git_trees(memo, config, manifest)
+        except Exception:  # the gates do this work again and report the error themselves
             return
 
     thread = threading.Thread(target=work, name="ipai-prefetch", daemon=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import ToolError
-from ..core.gitstate import FULL_SHA, git, git_raw
+from ..core.gitstate import WorkTreeStatus, git, git_raw, work_tree_status
 
 GREP_TIMEOUT = 120.0
 
@@ -48,55 +48,22 @@ def grep(repo: Path, *args: str, head: bool = False) -> list[tuple[str, int, str
 @dataclass(frozen=True)
 class TreeState:
     repo: Path
-    unmerged: list[str]
-    changes: list[str]  # "XY path" as porcelain v1 shows them ("?? path" untracked)
+    status: WorkTreeStatus  # HEAD, branch, changes, unmerged paths
     markers: list[Hit]  # in files Odoo or the stack loads: a broken merge
     doc_markers: list[Hit]  # in documentation only (README.rst, readme/*.md): harmless to run
-    head: str | None = None  # HEAD's commit (None: no commit yet)
-    branch: str | None = None  # None when detached
 
 
 def tree_state(repo: Path) -> TreeState:
     """One ``git status --porcelain=v2 --branch -z`` (HEAD, branch, unmerged paths, changes)
     and one ``git grep`` for conflict markers: all the hygiene and ref gates ask of a
     repository."""
-    code, out = git_raw(
-        repo, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"
-    )
-    if code != 0:
-        raise ToolError(f"git status failed in {repo}")
-    head: str | None = None
-    branch: str | None = None
-    unmerged: list[str] = []
-    changes: list[str] = []
-    records = iter(out.split("\0"))
-    for record in records:
-        if record.startswith("# branch.oid "):
-            oid = record[len("# branch.oid ") :]
-            head = oid if FULL_SHA.match(oid) else None  # "(initial)": no commit yet
-        elif record.startswith("# branch.head "):
-            name = record[len("# branch.head ") :]
-            branch = None if name == "(detached)" else name
-        elif record[:2] in ("1 ", "2 "):
-            fields = record.split(" ", 9 if record[0] == "2" else 8)
-            changes.append(f"{fields[1].replace('.', ' ')} {fields[-1]}")
-            if record[0] == "2":
-                next(records, None)  # a rename's original path follows as its own record
-        elif record.startswith("u "):
-            path = record.split(" ", 10)[-1]
-            unmerged.append(path)
-            changes.append(f"{record[2:4]} {path}")
-        elif record.startswith("? "):
-            changes.append(f"?? {record[2:]}")
+    status = work_tree_status(repo)
     markers = conflict_markers(repo)
     return TreeState(
         repo,
-        sorted(unmerged),
-        changes,
+        status,
         [hit for hit in markers if not is_documentation(hit.file)],
         [hit for hit in markers if is_documentation(hit.file)],
-        head,
-        branch,
     )
 
 
