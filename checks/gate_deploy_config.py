@@ -19,6 +19,8 @@ from pytest_ipai.rules.compose import (
     image_unpinned,
     images,
     load_compose,
+    merged_compose,
+    origin_in,
     published_ports,
 )
 from pytest_ipai.rules.odoo_cli import (
@@ -35,7 +37,7 @@ pytestmark = [pytest.mark.predeploy]
 @pytest.mark.gate("compose.no_public_ports", severity="critical")
 def test_compose_no_public_ports(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
     env = ipai_config.env
-    files = env.raw.get("compose_files") or []
+    files = [str(name) for name in env.raw.get("compose_files") or []]
     if not files:
         ipai_gate.error("compose_not_configured", f"environments.{env.name}.compose_files: not set")
     allowlist = list(env.raw.get("port_allowlist", []))
@@ -43,29 +45,42 @@ def test_compose_no_public_ports(ipai_gate: GateRecorder, ipai_config: StackConf
     public, unpinned, other_series, seen = [], [], [], []
     series = ipai_config.series
     try:
-        for name in files:
-            data = load_compose(ipai_config.base_dir / name)
-            for port in published_ports(name, data):
-                seen.append(port.__dict__)
-                if not port.loopback and not allowed(port, allowlist):
-                    address = port.address or "0.0.0.0"  # noqa: S104 - what compose publishes on
-                    public.append(
-                        f"{name}: {port.service} publishes {address}:{port.port} -> {port.target}"
-                    )
-            for image in images(name, data):
-                why = image_unpinned(image.image, require_digest)
-                if why:
-                    unpinned.append(f"{name}: {image.service} image {image.image}: {why}")
-                runs = image_series(image.image)
-                if series and runs and runs != series:
-                    other_series.append(
-                        f"{name}: {image.service} image {image.image} runs Odoo {runs}, "
-                        f"the stack is {series}"
-                    )
+        # Judged as compose runs them: the environment's files merged in -f order.
+        merged, loaded = merged_compose(ipai_config.base_dir, files)
+        where = origin_in(loaded)
+        for port in published_ports("merged", merged.data, where):
+            seen.append(port.__dict__)
+            if not port.loopback and not allowed(port, allowlist):
+                address = port.address or "0.0.0.0"  # noqa: S104 - what compose publishes on
+                public.append(
+                    f"{port.file}: {port.service} publishes {address}:{port.port} -> {port.target}"
+                )
+        for image in images("merged", merged.data, where):
+            why = image_unpinned(image.image, require_digest)
+            if why:
+                unpinned.append(f"{image.file}: {image.service} image {image.image}: {why}")
+            runs = image_series(image.image)
+            if series and runs and runs != series:
+                other_series.append(
+                    f"{image.file}: {image.service} image {image.image} runs Odoo {runs}, "
+                    f"the stack is {series}"
+                )
     except IpaiError as exc:
         ipai_gate.error("compose_unreadable", exc.message)
+    for note in merged.notes:
+        ipai_gate.notice("overlay_removes_nothing", note)
+    ipai_gate.measure("compose_files", merged.files)
     ipai_gate.measure("published", len(seen))
     ipai_gate.blob("published-ports.json", json.dumps(seen, indent=2), "application/json")
+    ipai_gate.blob(
+        "compose-merged.json",
+        json.dumps(
+            {"files": merged.files, "notes": merged.notes, "compose": merged.data},
+            indent=2,
+            default=str,
+        ),
+        "application/json",
+    )
     ipai_gate.fail_findings(
         [("image_series_mismatch", m) for m in other_series]
         + [("public_port", p) for p in public]
@@ -75,9 +90,14 @@ def test_compose_no_public_ports(ipai_gate: GateRecorder, ipai_config: StackConf
 
 @pytest.mark.gate("odoo_conf.safe", severity="critical")
 def test_odoo_conf_safe(ipai_gate: GateRecorder, ipai_config: StackConfig) -> None:
-    conf = ipai_config.raw["stack"].get("odoo_conf")
+    conf = ipai_config.setting("odoo_conf")  # the environment's own, else the stack's
     if not conf:
-        ipai_gate.error("odoo_conf_not_configured", "stack.odoo_conf: not set")
+        ipai_gate.error(
+            "odoo_conf_not_configured", f"{ipai_config.setting_key('odoo_conf')}: not set"
+        )
+    ipai_gate.measure(
+        "odoo_conf", {"file": str(conf), "from": ipai_config.setting_key("odoo_conf")}
+    )
     env = ipai_config.env
     behind_proxy = bool(
         env.raw.get("behind_proxy", str(env.raw.get("base_url", "")).startswith("https://"))

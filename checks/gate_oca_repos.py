@@ -10,7 +10,14 @@ import pytest
 from pytest_ipai.addons.addons_manifest import AddonsManifest
 from pytest_ipai.addons.lockfile import load_lock
 from pytest_ipai.addons.must_have import check_must_have
-from pytest_ipai.addons.repos import MISSING, NOT_GIT, PRESENT, check_refs, presence
+from pytest_ipai.addons.repos import (
+    MISSING,
+    NOT_GIT,
+    PRESENT,
+    check_refs,
+    presence,
+    undeclared_under_roots,
+)
 from pytest_ipai.addons.stack import StackAddons
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import IpaiError
@@ -22,8 +29,22 @@ pytestmark = [pytest.mark.predeploy]
 
 
 @pytest.mark.gate("oca.repos_present", severity="critical")
-def test_repos_present(ipai_gate: GateRecorder, ipai_addons_manifest: AddonsManifest) -> None:
+def test_repos_present(
+    ipai_gate: GateRecorder, ipai_addons_manifest: AddonsManifest, ipai_config: StackConfig
+) -> None:
     rows = presence(ipai_addons_manifest)
+    stray = undeclared_under_roots(ipai_addons_manifest, ipai_config.repo_root)
+    ipai_gate.measure("undeclared_addons", sum(s.addons for s in stray))
+    for found in stray:
+        what = (
+            "an addon placed directly under the OCA root"
+            if found.direct
+            else (f"a checkout of {found.addons} addons that no manifest file lists")
+        )
+        ipai_gate.notice(
+            "not_in_declared_repository",
+            f"{found.rel_path}: {what}: not in any declared repository",
+        )
     ipai_gate.blob(
         "repos.json",
         json.dumps(

@@ -146,7 +146,7 @@ def test_pipeline_no_bypass(
     try:
         policy = CommandPolicy.from_params(params.get("commands"), "params.commands")
         known = _known_modules(ipai_gate, ipai_config, request, params.get("known_modules", []))
-        report = lint_pipelines(repo, ipai_config.raw["stack"].get("pipeline_files"), policy, known)
+        report = lint_pipelines(repo, ipai_config.setting("pipeline_files"), policy, known)
     except ConfigError as exc:
         ipai_gate.error("policy_invalid", f"pipeline.no_bypass: {exc.message}")
     except IpaiError as exc:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pytest_ipai.addons.addons_manifest import load_addons_manifest
+from pytest_ipai.addons.addons_manifest import load_stack_manifest
 from pytest_ipai.addons.migrations import ModuleRow
 from pytest_ipai.addons.stack import load_stack_addons
 from pytest_ipai.backup.create import create_backup
@@ -164,7 +164,7 @@ def head(repo: Path) -> str:
 
 def old_depends(config: StackConfig) -> dict[str, list[str]] | None:
     try:
-        manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+        manifest = load_stack_manifest(config)
         return depends_map(load_stack_addons(config, manifest))
     except IpaiError:
         return None  # the old tree could not be read: plan from versions alone
@@ -182,7 +182,7 @@ def module_rows(config: StackConfig) -> list[ModuleRow]:
 
 
 def upgrade_plan(config: StackConfig, before: dict[str, list[str]] | None) -> UpgradePlan:
-    manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+    manifest = load_stack_manifest(config)
     return plan_upgrade(module_rows(config), load_stack_addons(config, manifest), before)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ipai.addons.addons_manifest import AddonsManifest, RepoSpec
-from pytest_ipai.addons.lockfile import load_lock, write_lock
+from pytest_ipai.addons.lockfile import foreign_pins, is_foreign, load_lock, write_lock
 from pytest_ipai.config.stack import StackConfig
 from pytest_ipai.core.errors import EXIT_GATE_FAILED, EXIT_OK, IpaiError
 from pytest_ipai.core.gitstate import (
@@ -26,6 +26,7 @@ from pytest_ipai.core.gitstate import (
     toplevel,
 )
 from pytest_ipai.core.proc import run
+from pytest_ipai.core.textfile import read_json
 
 from . import tables
 
@@ -147,3 +148,21 @@ def status(config: StackConfig, manifest: AddonsManifest) -> int:
         rows.append((repo.name, repo.rel_path, branch, head, dirty, drift))
     print("\n".join(tables.render(rows)))
     return EXIT_GATE_FAILED if missing else EXIT_OK
+
+
+def import_lock(config: StackConfig, source: Path) -> int:
+    """Write our lock once from another tool's lock: its pinned entries, the rest named."""
+    if config.lock_file is None:
+        raise IpaiError(f"{config.file}: stack.lock_file: not set")
+    if source.resolve() == config.lock_file.resolve():
+        raise IpaiError(f"{source}: is the lock file itself; ipai repos lock updates it in place")
+    data = read_json(source, "lock file")
+    if not is_foreign(data):
+        raise IpaiError(f'{source}: not a repositories lock ({{"repositories": {{...}}}})')
+    pins = foreign_pins(source, data)
+    unpinned = sorted(set(data["repositories"]) - set(pins))
+    write_lock(config.lock_file, pins)
+    print(f"{config.lock_file}: {len(pins)} repositories imported from {source}")
+    if unpinned:
+        print(f"not pinned in {source.name} (run ipai repos lock): {', '.join(unpinned)}")
+    return EXIT_OK

@@ -177,11 +177,11 @@ def test_github_statuses(api: tuple[str, type[_Recorder]], two_packs: list[Path]
     assert first["body"] == {
         "state": "success",
         "context": "ipai/predeploy",
-        "description": "11 gates passed",
+        "description": "12 gates passed",
         "target_url": "https://github.invalid/acme/stack/actions/runs/42",
     }
     assert second["body"]["state"] == "failure"
-    assert second["body"]["description"] == "1 of 11 gates not passed: pipeline.no_bypass"
+    assert second["body"]["description"] == "1 of 12 gates not passed: pipeline.no_bypass"
     assert len(second["body"]["description"]) <= 140
     assert proc.stdout.splitlines()[0] == f"ipai/predeploy: success posted for {sha[:12]}"
 
@@ -198,7 +198,7 @@ def test_gitlab_statuses(api: tuple[str, type[_Recorder]], two_packs: list[Path]
     assert request["body"] == {
         "state": "failed",
         "name": "ipai/predeploy",
-        "description": "1 of 11 gates not passed: pipeline.no_bypass",
+        "description": "1 of 12 gates not passed: pipeline.no_bypass",
         "target_url": "https://gitlab.invalid/acme/stack/-/jobs/9",
     }
 

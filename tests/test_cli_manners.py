@@ -35,7 +35,7 @@ def test_a_reader_that_closes_early_gets_no_traceback_and_the_pack_is_whole(
     pack = only_pack(demo_stack / "evidence")
     results = load(pack)
     assert results["exit_code"] == 0
-    assert results["summary"]["pass"] == len(results["results"]) == 11
+    assert results["summary"]["pass"] == len(results["results"]) == 12
     assert run_ipai("evidence", "verify", str(pack)).returncode == 0
 
 

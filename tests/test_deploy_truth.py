@@ -123,6 +123,7 @@ def test_a_stack_without_oca_repositories_deploys(site: DeployBed) -> None:
     config = re.sub(r"addons_path = \[[^\]]*\]", 'addons_path = ["addons/ipai"]', config, count=1)
     sha = site.release("no OCA", files={
         "config/addons_manifest.oca_ipai.json": json.dumps(data), "ipai.toml": config,
+        "config/ship_set.txt": "# Odoo CE and our own addons only\n",
     })  # fmt: skip
     # A stack that never had OCA modules installed.
     site.db.execute("DELETE FROM ir_module_module WHERE name IN ('queue_job', "

@@ -62,6 +62,7 @@ def test_missing_repo_fails_with_count_and_name(demo_stack: Path) -> None:
     assert result["measurements"] == {
         "repos_present": 2,
         "repos_expected": 3,
+        "undeclared_addons": 0,
         "error_classes": {"repo_missing": 1},
     }
     assert any(
@@ -105,7 +106,7 @@ def test_unknown_suite_is_a_usage_error(demo_stack: Path) -> None:
 def test_progress_lines_are_plain_in_ci(demo_stack: Path) -> None:
     proc = gate(demo_stack, env=dict(os.environ, CI="true"))
     assert proc.returncode == 0
-    assert re.search(r"^\[ ?\d+/11\] PASS +oca\.repos_present \d+\.\d\ds$", proc.stdout, re.M)
+    assert re.search(r"^\[ ?\d+/12\] PASS +oca\.repos_present \d+\.\d\ds$", proc.stdout, re.M)
     assert "\x1b[" not in proc.stdout
 
 

@@ -63,9 +63,9 @@ def test_a_hostile_addons_manifest_is_an_error_in_a_pack(
     config = demo_stack / "ipai.toml"
     if content is None:
         text = config.read_text().replace(
-            'addons_manifest = "config/addons_manifest.oca_ipai.json"',
-            'addons_manifest = "/dev/zero"',
+            '"config/addons_manifest.oca_ipai.json",', '"/dev/zero",'
         )
+        assert "/dev/zero" in text
         config.write_text(text)
     else:
         (demo_stack / "config" / "addons_manifest.oca_ipai.json").write_text(content)

@@ -24,6 +24,7 @@ PREDEPLOY = {
     "compose.no_public_ports",
     "odoo_conf.safe",
     "pipeline.no_bypass",
+    "addons.manifest_sync",
 }
 
 
@@ -86,6 +87,7 @@ def test_broken_demo_fails_every_gate_with_its_class(tmp_path: Path) -> None:
         "compose.no_public_ports": "public_port",
         "odoo_conf.safe": "master_password_weak",
         "pipeline.no_bypass": "failure_swallowed",
+        "addons.manifest_sync": "must_have_differs",
     }
     assert {g: (r["status"], r["error_class"]) for g, r in results.items()} == {
         g: ("fail", c) for g, c in expected.items()

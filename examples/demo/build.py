@@ -132,6 +132,13 @@ def write_stack_files(stack: Path, broken: bool) -> None:
             odoo_port="8069:8069" if broken else "127.0.0.1:8069:8069",
         )
     )
+    # A second file that declares the addons: the image build installs this module list, and
+    # addons.manifest_sync holds it to the manifest (broken: one module the manifest lacks).
+    ship = ["queue_job", "queue_job_cron_jobrunner", "base_technical_user", "web_responsive"]
+    ship += ["mail_tracking"] if broken else []
+    (stack / "config" / "ship_set.txt").write_text(
+        "# modules the image installs\n" + "\n".join(ship) + "\n"
+    )
     workflow = stack / ".github" / "workflows" / "ci.yml"
     workflow.parent.mkdir(parents=True)
     command = "ipai gate predeploy --config ipai.toml"

@@ -1,4 +1,9 @@
-"""The user's addons manifest (docs/addons-manifest.md), read as-is and schema-checked.
+"""The stack's addons as its manifest files declare them (docs/addons-manifest.md).
+
+``stack.addons_manifest`` names one file or several, in any of the formats of
+``manifest_formats``. The gates read one model: the repositories of the first file that names
+repository paths, the must-have modules of the first file that names modules. The other files
+are not merged in silently: ``addons.manifest_sync`` holds them to each other.
 
 Repository paths are relative to the stack repository (``stack.repo`` in the config), which is
 how the user's own scripts read them.
@@ -8,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..config.schema import first_problem
+from ..config.stack import ManifestSource, StackConfig
 from ..core.errors import InputError
-from ..core.textfile import read_json
+from .manifest_formats import WITH_PATHS, DeclaredSource, read_source
 
 
 @dataclass(frozen=True)
@@ -28,39 +32,74 @@ class RepoSpec:
 class AddonsManifest:
     file: Path
     repos: list[RepoSpec]
-    must_have: dict[str, list[str]] = field(default_factory=dict)
+    must_have: dict[str, list[str]] = field(default_factory=dict)  # repository ("" = any)
     series: str | None = None
-    ipai_root: Path | None = None
+    ipai_roots: list[Path] = field(default_factory=list)
+    oca_roots: list[Path] = field(default_factory=list)
+    sources: list[DeclaredSource] = field(default_factory=list)
+
+    @property
+    def ipai_root(self) -> Path | None:
+        return self.ipai_roots[0] if self.ipai_roots else None
 
 
 def load_addons_manifest(path: Path, stack_root: Path) -> AddonsManifest:
-    data: Any = read_json(path, "addons manifest")
-    problem = first_problem(data, "addons-manifest")
-    if problem is not None:
-        raise InputError(f"{path}: {problem}")
-    repos = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(data["oca_repositories"]):
-        if entry["name"] in seen:
-            raise InputError(
-                f"{path}: oca_repositories[{index}].name: '{entry['name']}' is listed twice "
-                f"(first at oca_repositories[{seen[entry['name']]}])"
-            )
-        seen[entry["name"]] = index
-        repos.append(
-            RepoSpec(
-                name=entry["name"],
-                path=(stack_root / entry["path"]).resolve(),
-                rel_path=entry["path"],
-                url=entry.get("url"),
-                ref=entry.get("ref"),
-            )
+    """One manifest file, its format told from its name and content."""
+    return manifest_from_sources([(ManifestSource(path, None, str(path)), stack_root)], stack_root)
+
+
+def load_stack_manifest(config: StackConfig) -> AddonsManifest:
+    """Every file ``stack.addons_manifest`` names, read into the one model; ``stack.ipai_roots``
+    and ``stack.oca_roots`` replace the roots the files declare."""
+    root = config.repo_root
+    manifest = manifest_from_sources([(s, root) for s in config.manifest_sources], root)
+    ipai = config.stack_paths("ipai_roots")
+    oca = config.stack_paths("oca_roots")
+    if ipai or oca:
+        manifest = AddonsManifest(
+            manifest.file,
+            manifest.repos,
+            manifest.must_have,
+            manifest.series,
+            ipai or manifest.ipai_roots,
+            oca or manifest.oca_roots,
+            manifest.sources,
         )
-    ipai = data.get("ipai", {})
+    return manifest
+
+
+def manifest_from_sources(
+    entries: list[tuple[ManifestSource, Path]], stack_root: Path
+) -> AddonsManifest:
+    sources = [read_source(entry.path, entry.format, root) for entry, root in entries]
+    primary = next((s for s in sources if s.format in WITH_PATHS and s.repos is not None), None)
+    if primary is None:
+        first = entries[0][0]
+        raise InputError(
+            f"{first.key}: none of the declared files names repository paths; list one in a "
+            f"format that does ({', '.join(WITH_PATHS)})"
+        )
+    repos = [
+        RepoSpec(r.name, (stack_root / r.rel_path).resolve(), r.rel_path, r.url, r.ref)
+        for r in (primary.repos or {}).values()
+        if r.rel_path is not None
+    ]
+    with_modules = next((s for s in sources if s.modules is not None), None)
+    ipai = next((s.ipai_roots for s in sources if s.ipai_roots), [])
+    oca = primary.oca_roots or _parents(repos, stack_root)
     return AddonsManifest(
-        file=path,
+        file=primary.file,
         repos=repos,
-        must_have=data.get("oca_must_have_modules", {}),
-        series=data.get("series"),
-        ipai_root=(stack_root / ipai["root"]).resolve() if "root" in ipai else None,
+        must_have=dict(with_modules.modules or {}) if with_modules else {},
+        series=next((s.series for s in sources if s.series), None),
+        ipai_roots=[(stack_root / r).resolve() for r in ipai],
+        oca_roots=[(stack_root / r).resolve() for r in oca],
+        sources=sources,
     )
+
+
+def _parents(repos: list[RepoSpec], stack_root: Path) -> list[str]:
+    """Where the checkouts live when no file says: each repository's parent folder, unless that
+    is the stack repository itself (whose top holds everything)."""
+    parents = dict.fromkeys(Path(r.rel_path).parent.as_posix() for r in repos)
+    return [p for p in parents if p != "."]

@@ -44,6 +44,9 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
         repo = repos.get(repo_name)
         for module in modules:
             checked += 1
+            if repo_name == "":  # a plain module list: any folder of addons_path will do
+                findings += _anywhere(stack, module)
+                continue
             if repo is None:
                 places = elsewhere(module, None)
                 hint = f"; it lives in {', '.join(places)}" if places else ""
@@ -104,6 +107,33 @@ def check_must_have(stack: StackAddons) -> tuple[list[Finding], int]:
                     )
                 )
     return findings, checked
+
+
+def _anywhere(stack: StackAddons, module: str) -> list[Finding]:
+    addon = stack.tree.addons.get(module)
+    if addon is None:
+        problem = next((p for p in stack.tree.problems if p.file.parent.name == module), None)
+        why = f": {problem.error_class}: {problem.message}" if problem else ""
+        return [
+            Finding(
+                "", module, "must_have_not_found", f"{module}: in no folder of addons_path{why}"
+            )
+        ]
+    if not addon.installable:
+        return [
+            Finding(
+                "",
+                module,
+                "module_not_installable",
+                f"{module} ({addon.path}): 'installable' is False",
+            )
+        ]
+    mismatch = version_problem(addon.version, stack.series)
+    if mismatch is not None:
+        return [
+            Finding("", module, "version_series_mismatch", f"{module} ({addon.path}): {mismatch}")
+        ]
+    return []
 
 
 def _not_found(

@@ -133,3 +133,33 @@ def check_refs(
 
 def short(sha: str | None) -> str:
     return sha[:12] if sha else "(none)"
+
+
+@dataclass(frozen=True)
+class Undeclared:
+    rel_path: str  # inside the stack repository
+    addons: int
+    direct: bool  # an addon folder itself, placed directly under the root
+
+
+def undeclared_under_roots(manifest: AddonsManifest, stack_root: Path) -> list[Undeclared]:
+    """Addons under an OCA root that no declared repository holds: an addon folder placed
+    directly beside the checkouts, or a checkout the manifest does not list. Odoo may or may
+    not load them (it depends on addons_path); the manifest does not know them either way."""
+    declared = {repo.path for repo in manifest.repos}
+    out = []
+    for root in manifest.oca_roots:
+        try:
+            children = sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != ".")
+        except OSError:
+            continue  # a missing root is oca.repos_present's business through its repositories
+        for child in children:
+            if child.resolve() in declared:
+                continue
+            direct = (child / "__manifest__.py").is_file()
+            count = 1 if direct else sum(1 for s in child.glob("*/__manifest__.py") if s.is_file())
+            if count:
+                inside = child.is_relative_to(stack_root)
+                rel = child.relative_to(stack_root).as_posix() if inside else str(child)
+                out.append(Undeclared(rel, count, direct))
+    return out

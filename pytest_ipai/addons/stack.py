@@ -14,14 +14,12 @@ from .graph import Node, Resolution, resolve
 
 
 def addons_path(config: StackConfig, manifest: AddonsManifest) -> list[Path]:
-    """``stack.addons_path`` if set, else each manifest repository in order, then the ipai root."""
-    configured = config.raw["stack"].get("addons_path")
+    """The environment's ``addons_path`` (else the stack's) if set, else each manifest
+    repository in order, then the ipai roots."""
+    configured = config.setting_paths("addons_path")
     if configured:
-        return [(config.base_dir / p).resolve() for p in configured]
-    paths = [repo.path for repo in manifest.repos]
-    if manifest.ipai_root is not None:
-        paths.append(manifest.ipai_root)
-    return paths
+        return configured
+    return [repo.path for repo in manifest.repos] + list(manifest.ipai_roots)
 
 
 def series_of(config: StackConfig, manifest: AddonsManifest) -> str:
@@ -90,8 +88,8 @@ class StackAddons:
 def load_stack_addons(config: StackConfig, manifest: AddonsManifest) -> StackAddons:
     series = series_of(config, manifest)
     tree = discover(addons_path(config, manifest), config.repo_root, series)
-    ipai = []
-    if manifest.ipai_root is not None:
-        ipai = sorted(n for n in tree.found_in(manifest.ipai_root) if n.startswith("ipai_"))
+    ipai = sorted(
+        {n for root in manifest.ipai_roots for n in tree.found_in(root) if n.startswith("ipai_")}
+    )
     must_have = sorted({m for modules in manifest.must_have.values() for m in modules})
     return StackAddons(manifest, series, tree, ipai, must_have)

@@ -56,6 +56,19 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class ManifestSource:
+    """One file that declares the stack's addons, and how to read it (None: tell by looking)."""
+
+    path: Path
+    format: str | None
+    key: str  # where the config names it, for messages: stack.addons_manifest[1]
+
+
+# Settings an environment may give itself; the stack-level value is the default.
+PER_ENVIRONMENT = ("odoo_conf", "addons_path", "pipeline_files")
+
+
+@dataclass(frozen=True)
 class StackConfig:
     file: Path
     raw: dict[str, Any]
@@ -73,8 +86,39 @@ class StackConfig:
         return str(value) if value is not None else None
 
     @property
+    def manifest_sources(self) -> list[ManifestSource]:
+        declared = self.raw["stack"]["addons_manifest"]
+        if isinstance(declared, str):
+            key = "stack.addons_manifest"
+            return [ManifestSource(_under(self.base_dir, declared, key), None, key)]
+        sources = []
+        for index, entry in enumerate(declared):
+            key = f"stack.addons_manifest[{index}]"
+            spec = {"path": entry} if isinstance(entry, str) else entry
+            path = _under(self.base_dir, spec["path"], key)
+            sources.append(ManifestSource(path, spec.get("format"), key))
+        return sources
+
+    @property
     def addons_manifest(self) -> Path:
-        return _under(self.base_dir, self.raw["stack"]["addons_manifest"], "stack.addons_manifest")
+        """The first declared manifest file (the one named in messages about the stack)."""
+        return self.manifest_sources[0].path
+
+    def setting(self, key: str) -> Any:
+        """A per-environment setting (PER_ENVIRONMENT): the environment's own, else the stack's."""
+        if key in self.env.raw:
+            return self.env.raw[key]
+        return self.raw["stack"].get(key)
+
+    def setting_key(self, key: str) -> str:
+        """Where setting(key) comes from, for messages: environments.ENV.KEY or stack.KEY."""
+        return f"environments.{self.env.name}.{key}" if key in self.env.raw else f"stack.{key}"
+
+    def setting_paths(self, key: str) -> list[Path]:
+        return [_under(self.base_dir, p, self.setting_key(key)) for p in self.setting(key) or []]
+
+    def stack_paths(self, key: str) -> list[Path]:
+        return [_under(self.base_dir, p, f"stack.{key}") for p in self.raw["stack"].get(key) or []]
 
     @property
     def repo_root(self) -> Path:

@@ -169,3 +169,19 @@ def read_toml(path: Path, what: str, error: type[IpaiError] = InputError) -> dic
         # tomllib puts "(at line L, column C)" in the message: keep it, it is the location.
         raise error(f"{path}: invalid TOML: {exc}") from None
     return data
+
+
+def read_yaml(
+    path: Path, what: str, error: type[IpaiError] = InputError, loader: Any = None
+) -> Any:
+    """A YAML document with PyYAML's safe loader (or a subclass of it that knows more tags)."""
+    import yaml
+
+    text = read_text(path, what, error)
+    try:
+        return _parsed(path, error, text, lambda t: yaml.load(t, Loader=loader or yaml.SafeLoader))  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise error(f"{path}{where}: invalid YAML: {problem}") from None

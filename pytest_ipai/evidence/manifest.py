@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..addons.addons_manifest import load_addons_manifest
+from ..addons.addons_manifest import load_stack_manifest
 from ..config.stack import StackConfig
 from ..core.errors import IpaiError
 from ..core.gitstate import head_commit, map_repos, repo_state
@@ -39,7 +39,7 @@ def tool_versions() -> dict[str, str]:
 def addons_repos(config: StackConfig) -> tuple[list[dict[str, Any]], str | None]:
     """Each manifest repository with its commit (None when absent or not a checkout)."""
     try:
-        manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+        manifest = load_stack_manifest(config)
     except IpaiError as exc:
         return [], exc.message
 

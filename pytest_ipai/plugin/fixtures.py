@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ..addons.addons_manifest import AddonsManifest, load_addons_manifest
+from ..addons.addons_manifest import AddonsManifest, load_stack_manifest
 from ..addons.stack import StackAddons
 from ..config.policy import Policy
 from ..config.stack import StackConfig
@@ -48,7 +48,7 @@ def ipai_addons_manifest(request: pytest.FixtureRequest) -> AddonsManifest:
     """The addons manifest; unreadable or invalid, every gate that needs it is an error."""
     config = _state(request).config
     try:
-        return load_addons_manifest(config.addons_manifest, config.repo_root)
+        return load_stack_manifest(config)
     except IpaiError as exc:
         raise GateError("addons_manifest_invalid", exc.message) from None
 

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..addons.addons_manifest import AddonsManifest, load_addons_manifest
+from ..addons.addons_manifest import AddonsManifest, load_stack_manifest
 from ..addons.stack import StackAddons, load_stack_addons
 from ..config.stack import StackConfig
 from ..core.errors import IpaiError
@@ -74,7 +74,7 @@ def prefetch(memo: RunMemo, config: StackConfig, gate_ids: set[str]) -> threadin
 
     def work() -> None:
         try:
-            manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+            manifest = load_stack_manifest(config)
             if ADDONS_TREE in wanted:
                 addons_tree(memo, config, manifest)
             if GIT_TREES in wanted:

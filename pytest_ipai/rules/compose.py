@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..core.addresses import allowed as allowlist_allows
 from ..core.addresses import is_loopback
 from ..core.errors import InputError
-from ..core.textfile import read_text
+from ..core.textfile import read_yaml
+from .compose_merge import ComposeLoader, Merged, merge_files
 
-MAX_COMPOSE_BYTES = 4 * 1024 * 1024
 # ${VAR:-default} and ${VAR-default} (the default is what can be known before the deploy),
 # ${VAR} and $VAR (known only at deploy); $$ is a literal $
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)")
@@ -45,16 +44,35 @@ class Unrendered(InputError):
 
 
 def load_compose(path: Path) -> dict[str, Any]:
-    text = read_text(path, "compose file", max_bytes=MAX_COMPOSE_BYTES)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: invalid YAML") from None
+    """One compose file as written, ``!reset`` and ``!override`` kept as markers for the merge
+    (compose_merge); read it through ``merged_compose`` to judge what runs."""
+    data = read_yaml(path, "compose file", loader=ComposeLoader)
     if not isinstance(data, dict) or not isinstance(data.get("services", {}), dict):
         raise InputError(f"{path}: services: expected a mapping")
     return data
+
+
+def merged_compose(base: Path, names: list[str]) -> tuple[Merged, list[tuple[str, dict[str, Any]]]]:
+    """An environment's compose files merged in order, and each file as written (for where
+    a value came from)."""
+    loaded = [(name, load_compose(base / name)) for name in names]
+    return merge_files(loaded), loaded
+
+
+def origin_in(loaded: list[tuple[str, dict[str, Any]]]) -> Origin:
+    """Which of the loaded files set a service's value: the last one whose service lists the
+    entry under the key (for a scalar, holds it)."""
+    return lambda service, key, entry: _origin(loaded, service, key, entry)
+
+
+def _origin(loaded: list[tuple[str, dict[str, Any]]], service: str, key: str, entry: Any) -> str:
+    for name, data in reversed(loaded):
+        spec = (data.get("services") or {}).get(service)
+        values = spec.get(key) if isinstance(spec, dict) else None
+        values = getattr(values, "value", values)  # !override keeps its list in .value
+        if (isinstance(values, list) and entry in values) or values == entry:
+            return str(name)
+    return loaded[-1][0] if loaded else ""
 
 
 def interpolated(value: Any) -> tuple[str, str | None]:
@@ -85,13 +103,20 @@ def _render(value: Any, where: str) -> str:
     return text
 
 
-def published_ports(name: str, data: dict[str, Any]) -> list[Published]:
+Origin = Callable[[str, str, Any], str]  # (service, key, entry) -> the file that set it
+
+
+def published_ports(
+    name: str, data: dict[str, Any], origin_of: Origin | None = None
+) -> list[Published]:
     out = []
     for service, spec in (data.get("services") or {}).items():
         spec = spec or {}
         if spec.get("network_mode") == "host":
-            out.append(Published(name, service, "", "*", "network_mode: host"))
+            where = origin_of(service, "network_mode", "host") if origin_of else name
+            out.append(Published(where, service, "", "*", "network_mode: host"))
         for entry in spec.get("ports", []) or []:
+            name = origin_of(service, "ports", entry) if origin_of else name
             where = f"{name}: services.{service}.ports"
             if isinstance(entry, dict):
                 address = _render(entry.get("host_ip", ""), where)
@@ -119,14 +144,14 @@ def _short_syntax(name: str, service: str, text: str) -> Published:
     return Published(name, service, ":".join(parts[:-2]), parts[-2], parts[-1])
 
 
-def images(name: str, data: dict[str, Any]) -> list[Image]:
+def images(name: str, data: dict[str, Any], origin_of: Origin | None = None) -> list[Image]:
     out = []
     for service, spec in (data.get("services") or {}).items():
         spec = spec or {}
-        if "image" in spec:
-            out.append(
-                Image(name, service, _render(spec["image"], f"{name}: services.{service}.image"))
-            )
+        if spec.get("image") is not None:
+            where = origin_of(service, "image", spec["image"]) if origin_of else name
+            text = _render(spec["image"], f"{where}: services.{service}.image")
+            out.append(Image(where, service, text))
     return out
 
 

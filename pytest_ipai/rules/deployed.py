@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .compose import known
+from .compose_merge import merge_files
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 _REGISTRY_DEFAULTS = ("docker.io/library/", "docker.io/", "localhost/")
@@ -34,19 +35,17 @@ class Expected:
 def expected_service(compose: list[tuple[Path, dict[str, Any]]], service: str) -> Expected:
     """The service as the files merge it (``-f`` order: a later ``image`` wins; bind mounts
     add up; relative sources are relative to the project directory, the first file's)."""
-    image: str | None = None
-    binds: set[str] = set()
     project = compose[0][0].parent if compose else Path(".")
-    for _path, data in compose:
-        spec = (data.get("services") or {}).get(service)
-        if not isinstance(spec, dict):
-            continue
-        if "image" in spec:
-            image = known(spec["image"])
-        for volume in spec.get("volumes") or []:
-            source = _bind_source(volume)
-            if source is not None:
-                binds.add(os.path.normpath(project / Path(source).expanduser()))
+    merged = merge_files([(str(path), data) for path, data in compose]).data
+    spec = (merged.get("services") or {}).get(service)
+    if not isinstance(spec, dict):
+        return Expected(service, None, ())
+    image = known(spec["image"]) if spec.get("image") is not None else None
+    binds = {
+        os.path.normpath(project / Path(source).expanduser())
+        for volume in spec.get("volumes") or []
+        if (source := _bind_source(volume)) is not None
+    }
     return Expected(service, image, tuple(sorted(binds)))
 
 

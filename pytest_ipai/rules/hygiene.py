@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import ToolError
+from ..core.errors import IpaiError, ToolError
 from ..core.gitstate import WorkTreeStatus, git, git_raw, work_tree_status
+from ..core.textfile import read_text
 
 GREP_TIMEOUT = 120.0
 
@@ -123,9 +124,37 @@ def split_own(repo: Path, changes: list[str], own: list[str]) -> tuple[list[str]
         path = change[3:]
         ours = any(
             path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in own
-        )
+        ) or (path == ".gitignore" and only_own_ignores(repo, change[:2].strip()))
         (mine if ours else others).append(change)
     return others, mine
+
+
+# What ``ipai init`` appends to .gitignore: a change made of these lines alone is the tool's own.
+OWN_IGNORE_LINES = ("# pytest-ipai: evidence packs and deploy state", "/.ipai/")
+
+
+def only_own_ignores(repo: Path, status: str) -> bool:
+    """The .gitignore change adds OWN_IGNORE_LINES (or blank lines) and nothing else: a new
+    file holding only them, or, against HEAD, no line removed and none changed."""
+    if status == "??":
+        try:
+            text = read_text(repo / ".gitignore", ".gitignore")
+        except IpaiError:
+            return False
+        return all(line.strip() in ("", *OWN_IGNORE_LINES) for line in text.splitlines())
+    if status != "M":
+        return False
+    code, out = git_raw(repo, "diff", "--no-color", "-U0", "HEAD", "--", ".gitignore")
+    if code != 0:
+        raise ToolError(f"git diff failed in {repo}")
+    for line in out.splitlines():
+        if line.startswith(("+++", "---", "@@", "diff ", "index ")):
+            continue
+        if line.startswith("-") or (
+            line.startswith("+") and line[1:].strip() not in ("", *OWN_IGNORE_LINES)
+        ):
+            return False
+    return True
 
 
 def _untracked_in(repo: Path, folder: str) -> list[str]:

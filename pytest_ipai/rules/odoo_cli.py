@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .compose import known
+from .compose_merge import Reset, plain
 
 # options whose key is not their long name with dashes as underscores
 _RENAMED = {
@@ -85,8 +86,11 @@ def service_command(
         if not isinstance(spec, dict):
             continue
         for part in ("entrypoint", "command"):
-            if part in spec and spec[part] is not None:
-                found[part] = (_words(spec[part]), f"{Path(name).name}: services.{service}.{part}")
+            if isinstance(spec.get(part), Reset):
+                found.pop(part, None)
+            elif part in spec and spec[part] is not None:
+                words = _words(plain(spec[part]))
+                found[part] = (words, f"{Path(name).name}: services.{service}.{part}")
     if not found:
         return None
     words = found.get("entrypoint", ([], ""))[0] + found.get("command", ([], ""))[0]

@@ -179,6 +179,20 @@ def _lines(text: str) -> dict[str, int]:
     return out
 
 
+def read_conf(path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """The [options] of an odoo.conf, and the line each key is set on."""
+    text = read_text(path, "odoo.conf")
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise InputError(f"{path}: not a valid odoo.conf: {first}") from None
+    if not parser.has_section("options"):
+        raise InputError(f"{path}: no [options] section")
+    return dict(parser.items("options")), _lines(text)
+
+
 def check_odoo_conf(
     path: Path,
     *,
@@ -191,19 +205,9 @@ def check_odoo_conf(
     """``committed``: git tracks the file, so every literal credential in it is in the history.
     ``cli``: the options of the server's command line, which win over the file's
     (``cli_committed``: the file that holds that command line is tracked)."""
-    text = read_text(path, "odoo.conf")
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    try:
-        parser.read_string(text, source=str(path))
-    except configparser.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise InputError(f"{path}: not a valid odoo.conf: {first}") from None
-    if not parser.has_section("options"):
-        raise InputError(f"{path}: no [options] section")
-    in_file = dict(parser.items("options"))
+    in_file, where = read_conf(path)
     from_cli = dict(cli.options) if cli else {}
     options = {**in_file, **from_cli}
-    where = _lines(text)
     findings: list[ConfFinding] = []
 
     def add(error_class: str, key: str, message: str) -> None:
