@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_doctor.add_argument("--join", action="store_true", help="join a doctor already running")
     p_doctor.add_argument("--wait", type=float, default=90.0, help="longest wait, seconds (90)")
 
+    p_init = commands.add_parser(
+        "init", help="read a stack repository and propose its ipai.toml (writes with --yes)"
+    )
+    p_init.add_argument("path", nargs="?", default=".", help="the stack repository (default: .)")
+    p_init.add_argument("--env", metavar="ENV", help="keep only this environment")
+    p_init.add_argument("--yes", action="store_true", help="write ipai.toml and add to .gitignore")
+    p_init.add_argument("--force", action="store_true", help="replace an existing ipai.toml")
+
     p_repos = commands.add_parser("repos", help="clone, pin and inspect the addons repositories")
     rp = p_repos.add_subparsers(dest="repos_command", required=True, parser_class=_Parser)
     for name, text in (
@@ -110,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", "path, ref, commit, dirty flag and drift from the lock"),
     ):
         _add_config_options(rp.add_parser(name, help=text))
+    rp.choices["lock"].add_argument(
+        "--import",
+        dest="import_from",
+        metavar="FILE",
+        help="write the lock file once from another tool's lock (its pinned commits)",
+    )
 
     p_backup = commands.add_parser("backup", help="database and filestore backups, verified")
     bk = p_backup.add_subparsers(dest="backup_command", required=True, parser_class=_Parser)
@@ -214,16 +228,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return doctor(_config(args), join=args.join, wait=args.wait)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .init import cmd_init as run_init
+
+    return run_init(args)
+
+
 def cmd_repos(args: argparse.Namespace) -> int:
-    from pytest_ipai.addons.addons_manifest import load_addons_manifest
+    from pytest_ipai.addons.addons_manifest import load_stack_manifest
 
     from . import repos
 
     config = _config(args)
-    manifest = load_addons_manifest(config.addons_manifest, config.repo_root)
+    manifest = load_stack_manifest(config)
     series = config.series or manifest.series
     if args.repos_command == "sync":
         return repos.sync(config, manifest, series)
+    if args.repos_command == "lock" and args.import_from:
+        return repos.import_lock(config, Path(args.import_from))
     if args.repos_command == "lock":
         return repos.lock(config, manifest, series)
     return repos.status(config, manifest)
@@ -291,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
         "evidence": lambda a: evidence_cmd.cmd_evidence(a, _config),
         "repos": cmd_repos,
+        "init": cmd_init,
         "backup": cmd_backup,
         "deploy": lambda a: deploy_cli.cmd_deploy(a, _config),
         "deploy-until-green": lambda a: deploy_cli.cmd_until_green(a, _config),
