@@ -29,6 +29,8 @@ ALIASES = {
     "stg": "staging",
 }
 PRODUCTION = ("prod", "production")
+COMPOSE_FOLDERS = ("compose", "compose.d", "docker-compose")
+BASE_STEMS = ("base", "common", "default", "compose", "docker-compose")
 DEFAULT_RC = "/etc/odoo/odoo.conf"  # the official image's ODOO_RC
 PROXY_IMAGES = ("nginx", "traefik", "caddy", "haproxy", "envoy", "apache", "httpd")
 _SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL", re.I)
@@ -56,12 +58,19 @@ class Proposal:
 def compose_sets(files: list[str]) -> dict[str, list[str]]:
     """Environments from compose file names: a folder's base file (``compose.yaml``,
     ``docker-compose.yml``) under each of its overlays (``docker-compose.prod.yml`` -> prod),
-    ``-f`` order. A base without overlays is one environment named after its folder."""
+    ``-f`` order. A base without overlays is one environment named after its folder. In a
+    folder of compose files (``docker/compose/prod.yml``), each file is an environment, over
+    ``base.yml`` or ``common.yml`` when there is one."""
     by_folder: dict[str, list[tuple[str | None, str]]] = {}
     for name in sorted(files):
-        match = COMPOSE_NAME.match(PurePosixPath(name).name)
+        path = PurePosixPath(name)
+        match = COMPOSE_NAME.match(path.name)
         if match is not None:
-            by_folder.setdefault(str(PurePosixPath(name).parent), []).append((match.group(1), name))
+            by_folder.setdefault(str(path.parent), []).append((match.group(1), name))
+        elif path.parent.name in COMPOSE_FOLDERS and path.suffix in (".yml", ".yaml"):
+            # docker/compose/prod.yml: a folder of compose files named by environment
+            middle = None if path.stem in BASE_STEMS else path.stem
+            by_folder.setdefault(str(path.parent), []).append((middle, name))
     sets: dict[str, list[str]] = {}
     for folder, items in sorted(by_folder.items()):
         bases = sorted((f for m, f in items if m is None), key=lambda f: "docker-" in f)

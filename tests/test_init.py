@@ -273,3 +273,61 @@ def test_other_gitignore_changes_still_dirty_the_tree_and_the_merged_view_keeps_
     assert all(
         password not in p.read_text(errors="replace") for p in pack.rglob("*") if p.is_file()
     )
+
+
+REAL_PROD = """services:
+  odoo-prod:
+    image: ${ODOO_IMAGE:-ghcr.io/acme/odoo-runtime}:${RELEASE_TAG:-latest}
+    ports:
+      - "80:8069"
+      - "8072:8072"
+    volumes:
+      - odoo-data-prod:/var/lib/odoo
+    environment:
+      - HOST=${DB_HOST}
+      - PASSWORD=${DB_PASSWORD}
+      - ODOO_ADMIN_PASSWORD=${ODOO_ADMIN_PASSWORD}
+    command: >
+      odoo
+      --config=/etc/odoo/odoo.conf
+      --database=odoo_prod
+volumes:
+  odoo-data-prod:
+"""
+
+
+def test_a_folder_of_compose_files_named_by_environment(tmp_path: Path) -> None:
+    """The shape of a real stack: docker/compose/prod.yml and stage.yml stand alone, the
+    image (its odoo.conf baked in elsewhere) comes from a variable, and prod publishes Odoo
+    on every interface. init proposes what it can and says what it cannot."""
+    repo = tmp_path / "real"
+    files = {
+        "docker/compose/prod.yml": REAL_PROD,
+        "docker/compose/stage.yml": REAL_PROD.replace("prod", "stage"),
+        "oca-aggregate.yml": "./addons/oca/queue:\n  remotes:\n    oca: https://github.com/OCA/queue.git\n  merges:\n    - oca 19.0\n",
+    }
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=60)
+    proc = init(repo)
+    assert proc.returncode == 0, proc.stderr
+    data = tomllib.loads(proc.stdout.split("\n# Preview only")[0])
+    assert set(data["environments"]) == {"prod", "staging"}
+    prod = data["environments"]["prod"]
+    assert prod["compose_files"] == ["docker/compose/prod.yml"]
+    assert prod["services"] == {"odoo": "odoo-prod"}
+    assert prod["database"] == "odoo_prod"
+    assert "odoo_conf" not in prod and "port_allowlist" not in prod
+    assert data["secrets"]["env"] == ["DB_PASSWORD", "ODOO_ADMIN_PASSWORD"]
+    assert data["stack"]["addons_manifest"] == [
+        {"path": "oca-aggregate.yml", "format": "git-aggregator"}
+    ]
+    assert (
+        "environments.prod.odoo_conf: /etc/odoo/odoo.conf in the container: not mounted from "
+        "the repository, nor copied into the image it builds"
+    ) in proc.stdout
+    assert (
+        "environments.prod.port_allowlist: odoo-prod publishes 0.0.0.0:80 on every interface"
+        in (proc.stdout)
+    )
