@@ -8,12 +8,12 @@ and ignored the way git-aggregator output is. No ipai.toml: that is init's job."
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "demo"))
 import build as demo
+from gitrepo import head
 
 OCA = {
     "queue": {"queue_job": ["base", "web"]},
@@ -95,16 +95,6 @@ def upstreams(dest: Path) -> Path:
         demo.commit_all(work, f"[{demo.SERIES}] {repo}")
         demo.git("clone", "-q", "--bare", str(work), str(upstream / f"{repo}.git"), cwd=dest)
     return upstream
-
-
-def head(repo: Path) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
 
 
 def build(dest: Path, submodules: bool = False) -> Path:

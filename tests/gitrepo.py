@@ -22,3 +22,14 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
 def commit_all(repo: Path, message: str = "change") -> None:
     for args in (["add", "-A"], ["commit", "-q", "-m", message]):
         subprocess.run([*GIT, "-C", str(repo), *args], check=True, timeout=60)
+
+
+def git_out(repo: Path, *args: str) -> str:
+    """What a git command prints in ``repo`` (it must succeed)."""
+    return subprocess.run(
+        [*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+
+
+def head(repo: Path) -> str:
+    return git_out(repo, "rev-parse", "HEAD").strip()

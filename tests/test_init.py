@@ -13,7 +13,7 @@ from typing import Any
 import adopt_bed
 import pytest
 from conftest import by_gate, run_ipai
-from gitrepo import commit_all
+from gitrepo import commit_all, git_out, head
 
 from pytest_ipai.config.stack import load_config
 
@@ -30,16 +30,6 @@ def stack(template: Path, tmp_path: Path) -> Path:
     return tmp_path / "a" / "stack"
 
 
-def status(repo: Path) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "status", "--porcelain"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-
-
 def init(stack: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_ipai("init", str(stack), *args)
 
@@ -54,10 +44,10 @@ def predeploy(stack: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
 
 
 def test_the_preview_changes_nothing_and_says_where_each_value_came_from(stack: Path) -> None:
-    before = status(stack)
+    before = git_out(stack, "status", "--porcelain")
     proc = init(stack)
     assert proc.returncode == 0, proc.stderr
-    assert status(stack) == before  # nothing written, nothing touched
+    assert git_out(stack, "status", "--porcelain") == before  # nothing written, nothing touched
     assert not (stack / "ipai.toml").exists()
     out = proc.stdout
     assert "# from: docker-compose.prod.yml:5 (services.odoo.volumes)" in out
@@ -193,7 +183,7 @@ def test_a_foreign_lock_is_read_and_written_in_its_own_shape(stack: Path) -> Non
     assert written["version"] == "2.0.0"  # their keys stay
     assert written["description"] == "pinned by our release script"
     assert written["repositories"]["web"]["tier"] == 0
-    assert written["repositories"]["web"]["commit"] == adopt_bed.head(stack / "addons/oca/web")
+    assert written["repositories"]["web"]["commit"] == head(stack / "addons/oca/web")
     ours = stack / "pinned.json"
     toml = (stack / "ipai.toml").read_text().replace('"oca.lock.json"', '"pinned.json"', 1)
     (stack / "ipai.toml").write_text(toml)

@@ -8,20 +8,11 @@ import subprocess
 from pathlib import Path
 
 from conftest import run_ipai
+from gitrepo import head
 
 
 def repos(stack: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_ipai("repos", *args, "--config", str(stack / "ipai.toml"))
-
-
-def head(repo: Path) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
 
 
 def point_at_copy(stack: Path) -> None:
