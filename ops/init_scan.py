@@ -116,7 +116,12 @@ def scan_environment(root: Path, name: str, files: list[str], proposal: Proposal
     db = _db_service(services)
     if db is not None:
         roles["db"] = db
-    proposal.put(env, "services", roles, f"{key}.services", _where(lines, ("services", odoo)))
+    images = "; ".join(
+        f"{role} runs {(services[name] or {}).get('image') or 'a built image'}"
+        for role, name in roles.items()
+    )
+    where = f"{_where(lines, ('services', odoo))} ({images})"
+    proposal.put(env, "services", roles, f"{key}.services", where)
     project = (root / files[0]).parent
 
     def volume_line(entry: Any) -> str:
