@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="xdist workers, at least 1 (default: 1 for predeploy, else up to 2 by CPUs)",
+        help="xdist workers, 0 for none (default: 0 for predeploy, else up to 2 by CPUs)",
     )
     p_gate.add_argument(
         "--hosts",

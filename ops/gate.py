@@ -1,5 +1,11 @@
-"""``ipai gate SUITE``: run a suite through pytest (always with xdist, so a timeout or crash in
-a check kills a worker, never the process that writes the evidence) and print its table."""
+"""``ipai gate SUITE``: run a suite through pytest and print its table.
+
+This process supervises the run: if pytest dies, the gates it journaled are recovered into a
+pack, the gate that was running an ``error`` (``process_died``) with its id. With xdist workers
+(``-n N``), a check that crashes takes down its worker only: the controller names the gate
+(``worker_crashed``) and publishes the pack. Either way a crash ends the run and the gates not
+run yet are ``not_run``: never a pass, never a hang.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +72,11 @@ def pytest_argv(
         str(workers),
         "--dist",
         "loadgroup",  # a host's checks run on one worker (xdist_group)
+        # A crashed worker is not replaced: under loadgroup, pytest-xdist 3.8 hangs for good
+        # when it replaces one (pytest-xdist#1323, #1327). The crashed gate is an error with
+        # its id, the gates not run yet are not_run: the run ends, it never hangs.
+        "--max-worker-restart",
+        "0",
         "-p",
         "no:cacheprovider",  # never write .pytest_cache into the stack repository
         # Checks state their verdicts through the recorder, never with a bare assert, so
@@ -87,12 +98,12 @@ def default_workers(suite: str) -> int:
     2 cores: bench/bench_predeploy.py). Other suites mostly wait on the network: two workers
     overlap that waiting, where the machine has two CPUs."""
     if suite == "predeploy":
-        return 1
+        return 0
     return max(1, min(2, os.cpu_count() or 1))
 
 
 def check_workers(workers: int) -> None:
-    if not 1 <= workers <= MAX_WORKERS:
+    if not 0 <= workers <= MAX_WORKERS:
         raise IpaiError(
             f"--workers: must be 1 to {MAX_WORKERS} (the evidence must survive a crash)"
         )

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
         enter_private_network()
         store = config.stash[store_key] = PrivateContainerStore()
         os.environ.update(store.env)  # every podman this process starts uses its own store
+        # the validity cache of this process and the commands it runs, never the user's
+        os.environ["IPAI_CACHE_DIR"] = tempfile.mkdtemp(prefix="ipai-cache-")
         config.stash[postgres_key] = PrivatePostgres()
     except (IsolationUnavailable, OSError, subprocess.SubprocessError) as exc:
         pytest.exit(f"test isolation: {exc}", returncode=2)
@@ -63,6 +66,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     store = config.stash.get(store_key, None)
     if store is not None:
         store.remove()
+    cache_dir = os.environ.get("IPAI_CACHE_DIR")
+    if cache_dir and Path(cache_dir).name.startswith("ipai-cache-"):
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

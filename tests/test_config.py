@@ -153,10 +153,10 @@ def test_bad_cli_usage_exits_2() -> None:
     proc = run_ipai("gate")
     assert proc.returncode == 2
     assert one_line(proc.stderr).startswith("ipai: error: ")
-    proc = run_ipai("gate", "predeploy", "--workers", "0", "--config", "x.toml")
+    proc = run_ipai("gate", "predeploy", "--workers", "-1", "--config", "x.toml")
     assert proc.returncode == 2
     proc = run_ipai("gate", "predeploy", "-n", "10000", "--config", "x.toml")
     assert (proc.returncode, proc.stderr) == (
         2,
-        "ipai: error: --workers: must be 1 to 64 (the evidence must survive a crash)\n",
+        "ipai: error: --workers: must be 0 (no xdist worker) to 64\n",
     )

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from conftest import IPAI, by_gate, only_pack, run_ipai
 
+from pytest_ipai.config.resources import checks_dir
+
 
 def gate(
     stack: Path, *extra: str, env: dict[str, str] | None = None
@@ -168,3 +170,46 @@ def test_a_failed_suite_is_summed_up_by_its_gates(tmp_path: Path) -> None:
     )
     assert not_passed(pack([passed], interrupted=True)) == ": every gate passed (interrupted)"
     assert not_passed(None) == ""
+
+
+CRASHING = """import os
+import signal
+
+import pytest
+
+
+@pytest.mark.predeploy
+@pytest.mark.gate("acme.crashes")
+def test_crashes():
+    os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does
+"""
+
+
+def test_a_check_that_kills_the_process_is_an_error_for_its_gate(demo_stack: Path) -> None:
+    """The pre-deploy suite runs in one pytest process: when a check takes it down, ipai
+    recovers the journal into a pack, names the gate that was running, keeps the verdicts
+    already journaled, and the gates after it are not_run. Never a pass, never lost."""
+    (demo_stack / "crash_gate.py").write_text(CRASHING)
+    (demo_stack / "policy.toml").write_text('[gates."acme.crashes"]\nsuite = "predeploy"\n')
+    config = demo_stack / "ipai.toml"
+    text = config.read_text().replace(
+        "[environments.dev]\n", '[environments.dev]\npolicy = "policy.toml"\n'
+    )
+    config.write_text(text)
+    proc = gate(demo_stack, "--", str(demo_stack / "crash_gate.py"), str(checks_dir()))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "pytest ended with status -9 without publishing its pack" in proc.stderr
+    pack = only_pack(demo_stack / "evidence")
+    results = by_gate(pack)
+    crashed = results["acme.crashes"]
+    assert (crashed["status"], crashed["error_class"]) == ("error", "process_died")
+    assert {r["status"] for g, r in results.items() if g != "acme.crashes"} == {"not_run"}
+    assert run_ipai("evidence", "verify", str(pack)).returncode == 0
+    # in a worker, the crash takes the worker only: the controller names the gate and
+    # publishes; the run ends there (replacing the worker hangs pytest-xdist 3.8 for good)
+    (demo_stack / "evidence").rename(demo_stack / "evidence-before")
+    proc = gate(demo_stack, "-n", "1", "--", str(demo_stack / "crash_gate.py"), str(checks_dir()))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    results = by_gate(only_pack(demo_stack / "evidence"))
+    assert results["acme.crashes"]["error_class"] == "worker_crashed"
+    assert {r["status"] for g, r in results.items() if g != "acme.crashes"} == {"not_run"}

@@ -4,6 +4,9 @@ run time and does not check them again), and each cross-file reference resolves.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,61 @@ def test_the_packaged_policy_is_valid(path: Path) -> None:
         data = data.get("decision", data)
     assert first_problem(data, schema) is None
     assert load_policy(bundled=gates_dir()).gates  # and loads with validation on
+
+
+def _probe(cache: Path, document: str) -> list[str]:
+    """first_problem in a fresh process: its answer, and whether jsonschema was imported."""
+    code = (
+        "import datetime, sys\n"
+        "from pytest_ipai.config.schema import first_problem\n"
+        f"print(first_problem({document}, 'config'))\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    env = {**os.environ, "IPAI_CACHE_DIR": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout.splitlines()
+
+
+VALID = "{'stack': {'addons_manifest': 'm.json'}, 'environments': {'dev': {}}}"
+INVALID = "{'stack': {'addons_manifest': 'm.json', 'series': 18}, 'environments': {'dev': {}}}"
+
+
+def test_a_document_found_valid_is_not_validated_again(tmp_path: Path) -> None:
+    assert _probe(tmp_path, VALID) == ["None", "True"]
+    assert len(list((tmp_path / "valid").iterdir())) == 1
+    assert _probe(tmp_path, VALID) == ["None", "False"]  # remembered: jsonschema never loaded
+
+
+def test_a_failure_is_never_remembered(tmp_path: Path) -> None:
+    for _ in range(2):
+        assert _probe(tmp_path, INVALID) == ["stack.series: expected string, got integer", "True"]
+    assert not (tmp_path / "valid").exists()
+
+
+def test_the_key_tells_apart_what_json_would_not(tmp_path: Path) -> None:
+    date = "{'stack': {'addons_manifest': datetime.date(2026, 1, 1)}, 'environments': {'dev': {}}}"
+    assert _probe(tmp_path, date)[0] == "stack.addons_manifest: expected string, got date"
+    text = "{'stack': {'addons_manifest': '2026-01-01'}, 'environments': {'dev': {}}}"
+    assert _probe(tmp_path, text) == ["None", "True"]
+    assert _probe(tmp_path, date)[0] == "stack.addons_manifest: expected string, got date"
+
+
+def test_an_empty_cache_setting_turns_it_off(tmp_path: Path) -> None:
+    env = {**os.environ, "IPAI_CACHE_DIR": ""}
+    code = "from pytest_ipai.config.schema import valid_cache; print(valid_cache())"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == "None"

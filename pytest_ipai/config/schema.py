@@ -6,9 +6,12 @@ password where a variable name belongs must not see it echoed into a CI log.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import IpaiError
@@ -167,7 +170,70 @@ def problems(instance: Any, name: str) -> list[str]:
 
 
 def first_problem(instance: Any, name: str) -> str | None:
+    """The first violation, or None. A document already found valid against the very same
+    schemas is not validated again (``valid_cache``): a run then never imports jsonschema."""
+    key = _validity_key(instance, name)
+    if key is not None and _known_valid(key):
+        return None
     from jsonschema.exceptions import best_match
 
     error = best_match(validator(name).iter_errors(instance))
-    return None if error is None else describe(error)
+    if error is not None:
+        return describe(error)  # only validity is remembered, never a failure
+    if key is not None:
+        _remember_valid(key)
+    return None
+
+
+CACHE_ENV_VAR = "IPAI_CACHE_DIR"
+
+
+def valid_cache() -> Path | None:
+    """Where validity is remembered: ``$IPAI_CACHE_DIR``, else the user's cache folder
+    (``$XDG_CACHE_HOME`` or ``~/.cache``)/pytest-ipai/valid; ``IPAI_CACHE_DIR=`` (empty)
+    turns it off."""
+    configured = os.environ.get(CACHE_ENV_VAR)
+    if configured is not None:
+        return Path(configured) / "valid" if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pytest-ipai" / "valid"
+
+
+@cache
+def _schemas_digest() -> bytes:
+    """The shipped schemas, byte for byte: a changed schema is a new key for every document."""
+    digest = hashlib.sha256()
+    for path in sorted(schemas_dir().glob("*.schema.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.digest()
+
+
+def _validity_key(instance: Any, name: str) -> str | None:
+    folder = valid_cache()
+    if folder is None:
+        return None
+    try:
+        # repr, not JSON: it tells a TOML date from the same text in a string, 1 from 1.0
+        # and True, so two documents share a key only when they are the same document.
+        text = repr(instance).encode("utf-8", "surrogatepass")
+    except (RecursionError, ValueError):
+        return None
+    digest = hashlib.sha256(_schemas_digest() + name.encode() + b"\0" + text).hexdigest()
+    return digest
+
+
+def _known_valid(key: str) -> bool:
+    folder = valid_cache()
+    return folder is not None and (folder / key).is_file()
+
+
+def _remember_valid(key: str) -> None:
+    """Best effort: a cache that cannot be written costs a validation next time, no more."""
+    folder = valid_cache()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (folder / key).touch()
+    except OSError:
+        pass

@@ -7,6 +7,7 @@ PYTEST_DONT_REWRITE (see __init__.py).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,31 @@ from .state import GATE_ID, PROP, SUITES, IpaiState, meta_key, recorder_key, sta
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     """Collect the bundled check modules (named gate_*.py, so python_files never matches them)."""
-    if parent.config.stash.get(state_key, None) is None:
+    state = parent.config.stash.get(state_key, None)
+    if state is None:
         return None
     if file_path.suffix != ".py" or not file_path.name.startswith("gate_"):
         return None
     if checks_dir() not in file_path.parents:
         return None
+    if not _may_hold_suite(file_path, state.suite, parent.config):
+        return None
     module: pytest.Module = pytest.Module.from_parent(parent, path=file_path)
     return module
+
+
+def _may_hold_suite(path: Path, suite: str | None, config: pytest.Config) -> bool:
+    """Whether a bundled module can hold a gate that ``-m SUITE`` selects: it must say the
+    suite's mark. Modules that cannot are not imported at all (a pre-deploy run never imports
+    the HTTP client the post-deploy checks use: a fifth of its start-up). A module skipped
+    wrongly would leave its gates not_run, which fails the suite: never a silent pass."""
+    if suite is None or (config.getoption("markexpr", "") or "").strip() != suite:
+        return True  # an ad-hoc selection: collect everything, let -m decide
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True  # let the import report it
+    return re.search(rf"\bmark\.{re.escape(suite)}\b", text) is not None
 
 
 def _suite_of(item: pytest.Item) -> str | None:
