@@ -104,9 +104,7 @@ def default_workers(suite: str) -> int:
 
 def check_workers(workers: int) -> None:
     if not 0 <= workers <= MAX_WORKERS:
-        raise IpaiError(
-            f"--workers: must be 1 to {MAX_WORKERS} (the evidence must survive a crash)"
-        )
+        raise IpaiError(f"--workers: must be 0 (no xdist worker) to {MAX_WORKERS}")
 
 
 def run_suite(
