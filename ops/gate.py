@@ -93,10 +93,12 @@ def pytest_argv(
 
 
 def default_workers(suite: str) -> int:
-    """The pre-deploy suite is CPU work over one tree its gates share: a second worker parses
-    the tree again and starts another interpreter, so one worker is fastest (measured on
-    2 cores: bench/bench_predeploy.py). Other suites mostly wait on the network: two workers
-    overlap that waiting, where the machine has two CPUs."""
+    """The pre-deploy suite is CPU work over one tree its gates share, on files in a
+    repository: it runs fastest in this one pytest process (a worker costs an interpreter,
+    pytest and the checks again: 0.3-0.4 s, measured by bench/bench_predeploy.py), and a crash
+    there is still recovered with its gate named. Other suites talk to a running stack and
+    mostly wait on it: two workers overlap that waiting, where the machine has two CPUs, and
+    keep a check that crashes in a probe away from the controller that writes the evidence."""
     if suite == "predeploy":
         return 0
     return max(1, min(2, os.cpu_count() or 1))
