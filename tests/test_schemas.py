@@ -51,7 +51,12 @@ def _probe(cache: Path, document: str) -> list[str]:
         f"print(first_problem({document}, 'config'))\n"
         "print('jsonschema' in sys.modules)\n"
     )
-    env = {**os.environ, "IPAI_CACHE_DIR": str(cache)}
+    return _python(code, str(cache))
+
+
+def _python(code: str, cache: str) -> list[str]:
+    """The lines a fresh interpreter prints, with this validity cache setting."""
+    env = {**os.environ, "IPAI_CACHE_DIR": cache}
     proc = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -87,15 +92,6 @@ def test_the_key_tells_apart_what_json_would_not(tmp_path: Path) -> None:
     assert _probe(tmp_path, date)[0] == "stack.addons_manifest: expected string, got date"
 
 
-def test_an_empty_cache_setting_turns_it_off(tmp_path: Path) -> None:
-    env = {**os.environ, "IPAI_CACHE_DIR": ""}
+def test_an_empty_cache_setting_turns_it_off() -> None:
     code = "from pytest_ipai.config.schema import valid_cache; print(valid_cache())"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    assert out.stdout.strip() == "None"
+    assert _python(code, "") == ["None"]
