@@ -19,8 +19,7 @@ from pytest_ipai.config.schema import first_problem
 from pytest_ipai.core.errors import EXIT_OK, ConfigError, IpaiError
 from pytest_ipai.core.fsio import write_bytes_atomic
 from pytest_ipai.core.gitstate import git_raw, toplevel
-from pytest_ipai.rules.compose import image_series, load_compose
-from pytest_ipai.rules.compose_merge import merge_files
+from pytest_ipai.rules.compose import image_series
 from pytest_ipai.rules.hygiene import OWN_IGNORE_LINES
 from pytest_ipai.rules.pipeline import select
 
@@ -107,7 +106,7 @@ def propose(root: Path, only_env: str | None) -> Proposal:
         except IpaiError as exc:
             proposal.undecided.append(f"environments.{name}: {exc.message}")
     _manifests(root, files, proposal)
-    _series(root, proposal, sets)
+    _series(proposal, sets)
     pipeline = [name for name, _ in select(files, None)]
     if pipeline:
         proposal.put(
@@ -196,20 +195,16 @@ def _manifests(root: Path, files: list[str], proposal: Proposal) -> None:
     )
 
 
-def _series(root: Path, proposal: Proposal, sets: dict[str, list[str]]) -> None:
+def _series(proposal: Proposal, sets: dict[str, list[str]]) -> None:
+    """The series an environment's Odoo image tag names, when no manifest said it (the image
+    as the scan found it in the merged compose files)."""
     if "series" in proposal.stack:
         return
-    for name, env in proposal.environments.items():
-        odoo = (env.get("services") or {}).get("odoo")
-        if not odoo:
-            continue
-        merged = merge_files([(f, load_compose(root / f)) for f in sets[name]]).data
-        image = str(((merged.get("services") or {}).get(odoo) or {}).get("image") or "")
+    for name, image in proposal.odoo_images.items():
         series = image_series(image)
         if series:
-            proposal.put(
-                proposal.stack, "series", series, "stack.series", f"{sets[name][-1]}: image {image}"
-            )
+            where = f"{sets[name][-1]}: image {image}"
+            proposal.put(proposal.stack, "series", series, "stack.series", where)
             return
     proposal.undecided.append("stack.series: no manifest or Odoo image tag names the series")
 

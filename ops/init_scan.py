@@ -49,6 +49,7 @@ class Proposal:
     secrets_env: list[str] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)  # dotted key -> file:line
     undecided: list[str] = field(default_factory=list)
+    odoo_images: dict[str, str] = field(default_factory=dict)  # environment -> merged image
 
     def put(self, table: dict[str, Any], key: str, value: Any, dotted: str, origin: str) -> None:
         table[key] = value
@@ -112,6 +113,7 @@ def scan_environment(root: Path, name: str, files: list[str], proposal: Proposal
         proposal.undecided.append(f"{key}.services.odoo: no service runs an Odoo image")
         return
     lines = {f: yaml_lines(root / f) for f in files}
+    proposal.odoo_images[name] = str((services[odoo] or {}).get("image") or "")
     roles = {"odoo": odoo}
     db = _db_service(services)
     if db is not None:
