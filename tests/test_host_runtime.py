@@ -149,7 +149,14 @@ def test_stopped_and_zombie_processes_are_not_workers(stack_db: Any, standin: An
     server = standin("--workers", "2", "--gevent-port", str(gevent))
     host_mode(stack, server.port, gevent, 2)
     master = psutil.Process(server.proc.pid)
-    http = [c for c in master.children() if c.nice() == 0 and "gevent" not in c.cmdline()]
+    # The stand-in answers HTTP once its master listens; its workers fork just after: wait
+    # (bounded) until both are there rather than racing their start.
+    deadline = time.monotonic() + 15
+    while True:
+        http = [c for c in master.children() if c.nice() == 0 and "gevent" not in c.cmdline()]
+        if len(http) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(http) == 2
     stopped: list[psutil.Process] = []
     try:
