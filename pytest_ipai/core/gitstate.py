@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +59,8 @@ def map_repos(function: Callable[[Path], T], repos: Iterable[Path]) -> list[T]:
     items = list(repos)
     if len(items) < 4:
         return [function(repo) for repo in items]
+    from concurrent.futures import ThreadPoolExecutor  # here: most calls take the path above
+
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(function, items))
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import pickle
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -47,6 +46,8 @@ class RunMemo:
         return value
 
     def _shared(self, key: str, compute: Callable[[], T]) -> T:
+        import pickle  # here: a run whose gates share nothing never needs it
+
         assert self.directory is not None
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
         data = self.directory / f"{name}.pickle"

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import socket
 from collections.abc import Iterable
@@ -28,7 +27,6 @@ from ..core.fsio import (
     dump_json_rows,
     fsync_dir,
     sync_tree,
-    write_bytes_atomic,
 )
 from ..core.results import GateResult, coverage, summary
 from ..core.timeutil import parse_iso, utc_now
@@ -54,7 +52,7 @@ RUN_ID_TIME = "%Y%m%dT%H%M%SZ"  # run ids start with their UTC start time: they 
 
 def new_run_id(moment: datetime | None = None) -> str:
     moment = moment or utc_now()
-    return f"{moment.strftime(RUN_ID_TIME)}-{secrets.token_hex(4)}"
+    return f"{moment.strftime(RUN_ID_TIME)}-{os.urandom(4).hex()}"
 
 
 def check_run_id(run_id: str) -> str:
@@ -85,8 +83,12 @@ class Staging:
     def write_session(self, session: dict[str, Any]) -> None:
         # Compact: the run's own record for recovery, never part of a pack, and written by
         # Python's C encoder (an indented one is the pure-Python encoder, ten times slower).
+        # Atomic (renamed into place) but not fsynced, as the journal's lines are not: it must
+        # outlive this process, and an operating-system crash loses the run's tail anyway.
         text = json.dumps(session, ensure_ascii=False, separators=(",", ":")) + "\n"
-        write_bytes_atomic(self.path / "session.json", text.encode("utf-8"))
+        partial = self.path / ".session.json.partial"
+        partial.write_bytes(text.encode("utf-8"))
+        os.replace(partial, self.path / "session.json")
 
     def session(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.path / "session.json").read_text("utf-8"))
@@ -183,7 +185,7 @@ class Staging:
             self._clear(written)
             self._write(document, manifest, documents, signer)
             sync_tree(self.path)
-            for name in ("session.json", INFLIGHT):
+            for name in ("session.json", ".session.json.partial", INFLIGHT):
                 (self.path / name).unlink(missing_ok=True)
             fsync_dir(self.path)
         except OSError as exc:

@@ -102,6 +102,7 @@ class ItemSide:
 
     def __init__(self, state: IpaiState) -> None:
         self.state = state
+        self.host = host_name()  # where the checks run: asked once, not per phase
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -150,7 +151,11 @@ class ItemSide:
         meta = item.stash.get(meta_key, None)
         if meta is None:
             return
-        payload: dict[str, Any] = {"meta": meta, "phase": call.when, "host": host_name()}
+        # The gate's metadata travels once, with its setup report; the controller keeps it per
+        # node id for the later phases (and for a crash report, which carries nothing).
+        payload: dict[str, Any] = {"phase": call.when, "host": self.host}
+        if call.when == "setup":
+            payload["meta"] = meta
         payload.update(classify(report, call))
         recorder = item.stash.get(recorder_key, None)
         if recorder is not None and call.when != "setup":

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -33,8 +33,7 @@ from ..config.policy import GatePolicy
 from ..core.errors import EXIT_USAGE, IpaiError, NoSpaceError, out_of_space
 from ..core.redact import Redactor
 from ..core.results import ERROR, FAIL, PASS, SKIPPED, WAIVED, Attempt, BlobRef, GateResult
-from ..core.timeutil import iso, utc_now
-from ..decision.decide import Decision, decide
+from ..core.timeutil import iso, now_iso, utc_now
 from ..evidence.manifest import start_manifest
 from ..evidence.pack import Staging, host_name
 from ..evidence.publish import (
@@ -45,8 +44,10 @@ from ..evidence.publish import (
     recover_orphans,
 )
 from .progress import Progress
-from .shared_work import prefetch
 from .state import MAX_DETAILS, IpaiState, gate_payload, meta_key
+
+if TYPE_CHECKING:  # imported when a run decides (most runs never do)
+    from ..decision.decide import Decision
 
 PREFETCH_JOIN = 30.0  # seconds the run's end waits for the shared work still running
 
@@ -132,6 +133,8 @@ class Controller:
         self.progress.expect(len(self.expected))
         if getattr(self.pyconfig.option, "numprocesses", None):
             # Workers are starting: the controller's idle core does the work gates share.
+            from .shared_work import prefetch
+
             self.prefetching = prefetch(
                 self.state.memo, self.state.config, {g.gate_id for g in self.expected}
             )
@@ -146,21 +149,21 @@ class Controller:
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
         meta = item.stash.get(meta_key, None)
         if meta is not None and self.staging is not None:
-            self.staging.mark_started({"meta": meta, "started_at": iso(utc_now())})
+            self.staging.mark_started({"meta": meta, "started_at": now_iso()})
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collection_failed = True
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.starts[nodeid] = (time.monotonic(), iso(utc_now()))
+        self.starts[nodeid] = (time.monotonic(), now_iso())
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = gate_payload(report)
         nodeid = report.nodeid
         pending = self.pending.get(nodeid)
-        if payload is not None and pending is None:
-            started, started_at = self.starts.get(nodeid, (time.monotonic(), iso(utc_now())))
+        if payload is not None and pending is None and "meta" in payload:
+            started, started_at = self.starts.pop(nodeid, (time.monotonic(), now_iso()))
             pending = _Pending(meta=payload["meta"], started=started, started_at=started_at)
             self.pending[nodeid] = pending
         if pending is None:
@@ -233,6 +236,8 @@ class Controller:
         policy = self.state.decision_policy
         if policy is None or self.early is not None or self.state.override is not None:
             return
+        from ..decision.decide import decide
+
         decision = decide(list(self.results.values()), policy, final=False)
         if decision.verdict != "rollback":
             return
@@ -269,7 +274,7 @@ class Controller:
             assert self.staging is not None
             digest = self.staging.add_blob(content)
             blobs.append(BlobRef(blob["name"], digest, len(content), blob["media_type"]))
-        now = iso(utc_now())
+        now = now_iso()
         result = GateResult(
             gate_id=meta["gate_id"],
             suite=meta["suite"],
@@ -334,6 +339,8 @@ class Controller:
         made: list[Decision] = []
 
         def decide_now(results: list[GateResult]) -> dict[str, Any]:
+            from ..decision.decide import decide
+
             assert policy is not None
             made.append(decide(results, policy, final=True, override=override))
             recorded: dict[str, Any] = self.redactor.data(made[-1].to_dict())

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..addons.addons_manifest import AddonsManifest, load_stack_manifest
-from ..addons.stack import StackAddons
 from ..config.policy import Policy
 from ..config.stack import StackConfig
 from ..core.errors import IpaiError
@@ -21,8 +21,10 @@ from ..core.outcomes import GateError
 from ..core.recorder import GateRecorder
 from ..core.timeutil import parse_iso
 from ..probes.hosts import Target
-from .shared_work import addons_tree
 from .state import IpaiState, meta_key, recorder_key, state_key
+
+if TYPE_CHECKING:  # the addons tree's modules load when a gate first asks for it
+    from ..addons.stack import StackAddons
 
 
 def _state(request: pytest.FixtureRequest) -> IpaiState:
@@ -59,6 +61,8 @@ def ipai_stack_addons(
 ) -> StackAddons:
     """The addons tree along addons_path, discovered once per run: the first worker that needs
     it parses it, the others read it from the run's memo."""
+    from .shared_work import addons_tree
+
     state = _state(request)
     try:
         return addons_tree(state.memo, state.config, ipai_addons_manifest)

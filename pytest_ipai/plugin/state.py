@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,11 +20,13 @@ from ..core.errors import IpaiError
 from ..core.memo import RunMemo
 from ..core.recorder import GateRecorder
 from ..core.redact import Redactor
-from ..decision.policy import DecisionPolicy, Override, load_decision_policy
 from ..evidence.attest import PackSigner, load_pack_signer
 from ..evidence.manifest import current_user
 from ..evidence.pack import check_run_id, new_run_id
 from ..probes.hosts import LOCAL, Target, target_spec
+
+if TYPE_CHECKING:  # imported where a run decides: most runs never do
+    from ..decision.policy import DecisionPolicy, Override
 
 SUITES = ("predeploy", "postdeploy")
 GATE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -80,6 +82,8 @@ class IpaiState:
             run_id = check_run_id(given) if given else new_run_id()
         decision = None
         if pyconfig.getoption("ipai_decide") or pyconfig.getoption("ipai_override"):
+            from ..decision.policy import Override, load_decision_policy
+
             decision = load_decision_policy(stack.env.policy_file)
         override = None
         if pyconfig.getoption("ipai_override"):
