@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import IpaiError
+from ..core.usercache import cache_dir, read_entry, write_entry
 from .resources import schemas_dir
 
 if TYPE_CHECKING:
@@ -185,18 +185,9 @@ def first_problem(instance: Any, name: str) -> str | None:
     return None
 
 
-CACHE_ENV_VAR = "IPAI_CACHE_DIR"
-
-
 def valid_cache() -> Path | None:
-    """Where validity is remembered: ``$IPAI_CACHE_DIR``, else the user's cache folder
-    (``$XDG_CACHE_HOME`` or ``~/.cache``)/pytest-ipai/valid; ``IPAI_CACHE_DIR=`` (empty)
-    turns it off."""
-    configured = os.environ.get(CACHE_ENV_VAR)
-    if configured is not None:
-        return Path(configured) / "valid" if configured else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pytest-ipai" / "valid"
+    """Where validity is remembered: the user cache's ``valid`` folder (core/usercache.py)."""
+    return cache_dir("valid")
 
 
 @cache
@@ -223,17 +214,9 @@ def _validity_key(instance: Any, name: str) -> str | None:
 
 
 def _known_valid(key: str) -> bool:
-    folder = valid_cache()
-    return folder is not None and (folder / key).is_file()
+    return read_entry("valid", key) is not None
 
 
 def _remember_valid(key: str) -> None:
     """Best effort: a cache that cannot be written costs a validation next time, no more."""
-    folder = valid_cache()
-    if folder is None:
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (folder / key).touch()
-    except OSError:
-        pass
+    write_entry("valid", key, b"")

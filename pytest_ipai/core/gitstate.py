@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,6 +78,13 @@ class WorkTreeStatus:
     branch: str | None  # None when detached
     changes: list[str]  # "XY path" as porcelain v1 shows them ("?? path" untracked)
     unmerged: list[str]
+    moved_from: list[str] = field(default_factory=list)  # the former paths of renames, copies
+
+    def tracked_changes(self) -> list[str]:
+        """Every tracked path whose content may differ from HEAD's: changed, unmerged, moved
+        (new and former paths); untracked files are not among them."""
+        paths = [c[3:] for c in self.changes if not c.startswith("?? ")]
+        return sorted({*paths, *self.moved_from})
 
 
 def work_tree_status(repo: Path) -> WorkTreeStatus:
@@ -90,6 +97,7 @@ def work_tree_status(repo: Path) -> WorkTreeStatus:
     branch: str | None = None
     unmerged: list[str] = []
     changes: list[str] = []
+    moved_from: list[str] = []
     records = iter(out.split("\0"))
     for record in records:
         if record.startswith("# branch.oid "):
@@ -102,14 +110,15 @@ def work_tree_status(repo: Path) -> WorkTreeStatus:
             fields = record.split(" ", 9 if record[0] == "2" else 8)
             changes.append(f"{fields[1].replace('.', ' ')} {fields[-1]}")
             if record[0] == "2":
-                next(records, None)  # a rename's original path follows as its own record
+                # A rename's original path follows as its own record.
+                moved_from.append(next(records, ""))
         elif record.startswith("u "):
             path = record.split(" ", 10)[-1]
             unmerged.append(path)
             changes.append(f"{record[2:4]} {path}")
         elif record.startswith("? "):
             changes.append(f"?? {record[2:]}")
-    return WorkTreeStatus(head, branch, changes, sorted(unmerged))
+    return WorkTreeStatus(head, branch, changes, sorted(unmerged), [p for p in moved_from if p])
 
 
 def repo_state(repo: Path) -> dict[str, Any]:

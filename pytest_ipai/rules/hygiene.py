@@ -1,7 +1,5 @@
-"""Repository hygiene: merge conflicts and dirty trees (committed secrets: secret_scan.py).
-
-Tracked files are searched with ``git grep`` (fast, streams, skips binaries).
-"""
+"""Repository hygiene: merge conflicts and dirty trees (conflict markers: marker_scan.py;
+committed secrets: secret_scan.py)."""
 
 from __future__ import annotations
 
@@ -9,41 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import IpaiError, ToolError
-from ..core.gitstate import WorkTreeStatus, git, git_raw, work_tree_status
+from ..core.gitstate import WorkTreeStatus, git_raw, work_tree_status
 from ..core.textfile import read_text
+from .marker_scan import GREP_TIMEOUT, Hit, conflict_markers, grep
 
-GREP_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class Hit:
-    repo: Path
-    file: str
-    line: int
-    what: str
-
-    def where(self, base: Path | None = None) -> str:
-        path = self.repo / self.file
-        if base is not None and (base == path or base in path.parents):
-            return f"{path.relative_to(base)}:{self.line}"
-        return f"{path}:{self.line}"
-
-
-def grep(repo: Path, *args: str, head: bool = False) -> list[tuple[str, int, str]]:
-    """``git grep -n -I`` over tracked files: (file, line, text). No match is an empty list.
-    With ``head`` the search runs in a commit and git prefixes each file with ``<rev>:``."""
-    code, out = git(repo, "grep", "-n", "-I", "--no-color", "-z", *args, timeout=GREP_TIMEOUT)
-    if code == 1:
-        return []
-    if code != 0:
-        raise ToolError(f"git grep failed in {repo}")
-    hits = []
-    for record in out.splitlines():
-        parts = record.split("\0", 2)
-        if len(parts) == 3 and parts[1].isdigit():
-            name = parts[0].split(":", 1)[1] if head and ":" in parts[0] else parts[0]
-            hits.append((name, int(parts[1]), parts[2]))
-    return hits
+__all__ = ["GREP_TIMEOUT", "Hit", "TreeState", "grep", "split_own", "tree_state"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +27,7 @@ def tree_state(repo: Path) -> TreeState:
     and one ``git grep`` for conflict markers: all the hygiene and ref gates ask of a
     repository."""
     status = work_tree_status(repo)
-    markers = conflict_markers(repo)
+    markers = conflict_markers(repo, status)
     return TreeState(
         repo,
         status,
@@ -68,9 +36,6 @@ def tree_state(repo: Path) -> TreeState:
     )
 
 
-# PCRE (as the secrets scan uses): its JIT makes this pass over every tracked text file a
-# third faster than git's extended regexes.
-_MARKERS = ("-P", "-e", "^(?:<{7}|>{7})(?: |$)")
 _DOC_SUFFIXES = (".rst", ".md", ".markdown", ".txt", ".adoc")
 
 
@@ -83,26 +48,6 @@ def is_documentation(file: str) -> bool:
         or "readme" in parts[:-1]
         or ("static" in parts and "description" in parts)
     )
-
-
-def conflict_markers(repo: Path) -> list[Hit]:
-    """Conflict markers in tracked files, each said to be committed at HEAD or a local change."""
-    found = grep(repo, *_MARKERS)
-    if not found:
-        return []
-    files = sorted({f for f, _, _ in found})
-    committed = {(f, n) for f, n, _ in grep(repo, *_MARKERS, "HEAD", "--", *files, head=True)}
-    return [
-        Hit(
-            repo,
-            f,
-            n,
-            "conflict marker, committed at HEAD"
-            if (f, n) in committed
-            else "conflict marker, a local change (not committed)",
-        )
-        for f, n, _ in found
-    ]
 
 
 def split_own(repo: Path, changes: list[str], own: list[str]) -> tuple[list[str], list[str]]:
