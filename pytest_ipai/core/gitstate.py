@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ToolError
+from .gitrefs import head_from_files
 from .proc import run
 
 GIT_TIMEOUT = 30.0
@@ -66,6 +67,10 @@ def map_repos(function: Callable[[Path], T], repos: Iterable[Path]) -> list[T]:
 
 
 def head_commit(repo: Path) -> str | None:
+    """HEAD's commit: from the repository's files when they say it plainly, else from git."""
+    known = head_from_files(repo)
+    if known is not None:
+        return known
     code, out = git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     return out if code == 0 and FULL_SHA.match(out) else None
 

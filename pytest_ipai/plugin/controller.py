@@ -131,13 +131,17 @@ class Controller:
                 returncode=EXIT_USAGE,
             )
         self.progress.expect(len(self.expected))
-        if getattr(self.pyconfig.option, "numprocesses", None):
-            # Workers are starting: the controller's idle core does the work gates share.
-            from .shared_work import prefetch
+        from .shared_work import prefetch
 
-            self.prefetching = prefetch(
-                self.state.memo, self.state.config, {g.gate_id for g in self.expected}
-            )
+        # With workers starting, the controller's idle core does the work gates share; without,
+        # the git work (subprocesses, outside the GIL) runs beside the checks' Python work.
+        workers = bool(getattr(self.pyconfig.option, "numprocesses", None))
+        self.prefetching = prefetch(
+            self.state.memo,
+            self.state.config,
+            {g.gate_id for g in self.expected},
+            only_waiting=not workers,
+        )
 
     def pytest_unconfigure(self) -> None:
         if self.prefetching is not None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from ..core.errors import IpaiError, ToolError
 from ..core.gitstate import WorkTreeStatus, git_raw, work_tree_status
 from ..core.textfile import read_text
-from .marker_scan import GREP_TIMEOUT, Hit, conflict_markers, grep
+from .marker_scan import Hit, conflict_markers
 
-__all__ = ["GREP_TIMEOUT", "Hit", "TreeState", "grep", "split_own", "tree_state"]
+__all__ = ["Hit", "TreeState", "split_own", "tree_state"]
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from typing import Any
 from detect_secrets.core.potential_secret import PotentialSecret
 
 from ..core.errors import IpaiError, ToolError
-from ..core.gitstate import git, git_raw
+from ..core.gitstate import git, git_raw, work_tree_status
 from ..core.redact import credential_parts
 from ..core.textfile import read_bytes
-from .hygiene import GREP_TIMEOUT, grep
+from .grep_cache import GREP_TIMEOUT, cached_grep, grep
 from .secret_baseline import DEFAULT_NAME, Baseline, baseline_name, load_baseline
 from .secret_detectors import detectors, file_filtered, judge_lines, prefilter_patterns
 
@@ -200,9 +200,11 @@ def scan_secrets(
     candidates: dict[str, set[int]] = defaultdict(set)
     # One alternation, not one -e per pattern: git then searches each file's whole buffer
     # once instead of trying every pattern on every line (50 MB: 4 s, not minutes).
-    prefilter = judge.prefilter.pattern
-    for file, number, _text in grep(repo, "-P", f"--max-count={MAX_CANDIDATES_PER_FILE}",
-                                    "-e", prefilter):  # fmt: skip
+    # What HEAD holds is searched once per commit (grep_cache.py): the search names the cache
+    # entry, so the config's secret values never join it (they are searched below).
+    prefilter = ["-P", f"--max-count={MAX_CANDIDATES_PER_FILE}", "-e", judge.prefilter.pattern]
+    matched, _in_head = cached_grep(repo, work_tree_status(repo), prefilter)
+    for file, number in matched:
         candidates[file].add(number)
     if values:
         fixed = ["-F", f"--max-count={MAX_CANDIDATES_PER_FILE}"]

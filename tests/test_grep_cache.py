@@ -1,6 +1,7 @@
-"""Conflict markers: each said to be committed at HEAD or a local change, the same with the
-commit's markers cached or searched; a warm run reads only what differs from HEAD, and the
-cache never hides a marker a new commit or a local edit brings."""
+"""Searches cached per commit (conflict markers, the secrets prefilter): the same answers
+cached or searched, each marker said to be committed at HEAD or a local change; a warm run
+reads only what differs from HEAD, and the cache never hides what a new commit or a local
+edit brings."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gitrepo import GIT, commit_all, make_repo
 from inotify_reads import ReadCounter
 
 from pytest_ipai.core.gitstate import work_tree_status
-from pytest_ipai.rules import marker_scan
+from pytest_ipai.rules import grep_cache
 from pytest_ipai.rules.marker_scan import conflict_markers
 
 BROKEN = 'msgid "x"\n<<<<<<< HEAD\nmsgstr "a"\n=======\nmsgstr "b"\n>>>>>>> theirs\n'
@@ -29,7 +30,7 @@ def scan(repo: Path) -> list[tuple[str, int, str]]:
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("IPAI_CACHE_DIR", str(folder))
-    return folder / marker_scan.CACHE_KIND
+    return folder / grep_cache.CACHE_KIND
 
 
 @pytest.fixture
@@ -140,3 +141,30 @@ def test_a_repository_without_a_commit(tmp_path: Path, cache: Path) -> None:
     repo = make_repo(tmp_path / "new", {"a.po": BROKEN})
     local = "conflict marker, a local change (not committed)"
     assert scan(repo) == [("a.po", 2, local), ("a.po", 6, local)]
+
+
+def test_the_secrets_scan_finds_committed_and_new_secrets_warm(repo: Path, cache: Path) -> None:
+    from pytest_ipai.rules.secret_scan import scan_secrets
+
+    (repo / "mod/conf.ini").write_text("[options]\nadmin_passwd = Zq8vK2pLm4Xw9RtY\n")
+    old = time.time() - 3600
+    os.utime(repo / "mod/conf.ini", (old, old))
+    commit_all(repo, "a committed password")
+    counter = ReadCounter(repo / "mod/conf.ini")
+    try:
+        cold = [(f.file, f.line) for f in scan_secrets(repo, []).findings]
+        cold_reads = counter.reads()
+    finally:
+        counter.close()
+    assert cold == [("mod/conf.ini", 2)]
+    (repo / "mod/models/a.py").write_text('x = 1\nDB_PASSWORD = "Vb7nQ1sW3eR5tY8u"\n')
+    counter = ReadCounter(repo / "mod/conf.ini")
+    try:
+        warm = [(f.file, f.line) for f in scan_secrets(repo, []).findings]
+        reads = counter.reads()
+    finally:
+        counter.close()
+    assert warm == [("mod/conf.ini", 2), ("mod/models/a.py", 2)]
+    # git's look at which files are text still reads it, and so does judging its line; the
+    # search for candidate lines does not, warm.
+    assert reads == cold_reads - 1
