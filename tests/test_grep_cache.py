@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from gitrepo import GIT, commit_all, make_repo
@@ -19,7 +21,18 @@ from pytest_ipai.rules import grep_cache
 from pytest_ipai.rules.marker_scan import conflict_markers
 
 BROKEN = 'msgid "x"\n<<<<<<< HEAD\nmsgstr "a"\n=======\nmsgstr "b"\n>>>>>>> theirs\n'
+T = TypeVar("T")
 CLEAN_PO = 'msgid "x"\nmsgstr "y"\n'
+
+
+def reading(path: Path, work: Callable[[], T]) -> tuple[T, int]:
+    """What ``work`` returns, and how many times it (or git for it) read ``path``."""
+    counter = ReadCounter(path)
+    try:
+        value = work()
+        return value, counter.reads()
+    finally:
+        counter.close()
 
 
 def scan(repo: Path) -> list[tuple[str, int, str]]:
@@ -63,12 +76,7 @@ def test_cold_and_warm_scans_agree_and_the_warm_one_reads_no_unchanged_file(
     assert scan(repo) == COMMITTED
     assert len(list(cache.iterdir())) == 1  # one entry: this checkout at this commit
     (repo / "mod/models/a.py").write_text("<<<<<<< mine\nx = 2\n")
-    counter = ReadCounter(repo / "mod/i18n/de.po")
-    try:
-        warm = scan(repo)
-        reads = counter.reads()
-    finally:
-        counter.close()
+    warm, reads = reading(repo / "mod/i18n/de.po", lambda: scan(repo))
     assert warm == [
         *COMMITTED,
         ("mod/models/a.py", 1, "conflict marker, a local change (not committed)"),
@@ -80,13 +88,8 @@ def test_without_the_cache_every_tracked_file_is_searched(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IPAI_CACHE_DIR", "")
-    counter = ReadCounter(repo / "mod/i18n/de.po")
-    try:
-        assert scan(repo) == COMMITTED
-        assert scan(repo) == COMMITTED
-        reads = counter.reads()
-    finally:
-        counter.close()
+    twice, reads = reading(repo / "mod/i18n/de.po", lambda: [scan(repo), scan(repo)])
+    assert twice == [COMMITTED, COMMITTED]
     assert reads >= 2
 
 
@@ -150,20 +153,14 @@ def test_the_secrets_scan_finds_committed_and_new_secrets_warm(repo: Path, cache
     old = time.time() - 3600
     os.utime(repo / "mod/conf.ini", (old, old))
     commit_all(repo, "a committed password")
-    counter = ReadCounter(repo / "mod/conf.ini")
-    try:
-        cold = [(f.file, f.line) for f in scan_secrets(repo, []).findings]
-        cold_reads = counter.reads()
-    finally:
-        counter.close()
+
+    def findings() -> list[tuple[str, int]]:
+        return [(f.file, f.line) for f in scan_secrets(repo, []).findings]
+
+    cold, cold_reads = reading(repo / "mod/conf.ini", findings)
     assert cold == [("mod/conf.ini", 2)]
     (repo / "mod/models/a.py").write_text('x = 1\nDB_PASSWORD = "Vb7nQ1sW3eR5tY8u"\n')
-    counter = ReadCounter(repo / "mod/conf.ini")
-    try:
-        warm = [(f.file, f.line) for f in scan_secrets(repo, []).findings]
-        reads = counter.reads()
-    finally:
-        counter.close()
+    warm, reads = reading(repo / "mod/conf.ini", findings)
     assert warm == [("mod/conf.ini", 2), ("mod/models/a.py", 2)]
     # git's look at which files are text still reads it, and so does judging its line; the
     # search for candidate lines does not, warm.
