@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .fsio import write_bytes_atomic
+
 CACHE_ENV_VAR = "IPAI_CACHE_DIR"
 
 
@@ -31,15 +33,12 @@ def read_entry(kind: str, key: str) -> bytes | None:
 
 
 def write_entry(kind: str, key: str, data: bytes) -> None:
-    """Best effort and atomic: a reader sees the whole entry or none (a per-process temporary
-    name, renamed into place)."""
+    """Best effort and atomic: a reader sees the whole entry or none."""
     folder = cache_dir(kind)
     if folder is None:
         return
-    partial = folder / f".{key}.{os.getpid()}.partial"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial.write_bytes(data)
-        os.replace(partial, folder / key)
+        write_bytes_atomic(folder / key, data, durable=False)
     except OSError:
-        partial.unlink(missing_ok=True)
+        pass  # not kept: the next run does the work again

@@ -44,24 +44,24 @@ def render(document: dict[str, Any]) -> bytes:
         "<?xml version='1.0' encoding='utf-8'?>",
         f"<testsuites name={_attr('pytest-ipai ' + str(document['scope']))}>",
         f"  <testsuite name={_attr(document['suite'])} timestamp={_attr(document['started_at'])}"
-        f" hostname={_attr(hostname)} tests=\"{totals['tests']}\""
-        f" failures=\"{totals['failures']}\" errors=\"{totals['errors']}\""
-        f" skipped=\"{totals['skipped']}\" time=\"{total_time:.3f}\">",
+        f' hostname={_attr(hostname)} tests="{totals["tests"]}"'
+        f' failures="{totals["failures"]}" errors="{totals["errors"]}"'
+        f' skipped="{totals["skipped"]}" time="{total_time:.3f}">',
         "    <properties>",
     ]
     for key in ("run_id", "scope", "env", "exit_code", "interrupted"):
-        lines.append(f"      <property name=\"{key}\" value={_attr(document[key])} />")
+        lines.append(f'      <property name="{key}" value={_attr(document[key])} />')
     lines.append("    </properties>")
     classname = _attr(document["suite"])
     for result in results:
         lines.append(
             f"    <testcase classname={classname} name={_attr(result['gate_id'])}"
-            f" time=\"{float(result['duration']):.3f}\">"
+            f' time="{float(result["duration"]):.3f}">'
         )
         lines.append("      <properties>")
         for key in ("status", "error_class", "severity", "required", "nodeid"):
             if result.get(key) is not None:
-                lines.append(f"        <property name=\"{key}\" value={_attr(result[key])} />")
+                lines.append(f'        <property name="{key}" value={_attr(result[key])} />')
         lines.append("      </properties>")
         child = CHILD.get(result["status"])
         if child is not None:

@@ -27,6 +27,7 @@ from ..core.fsio import (
     dump_json_rows,
     fsync_dir,
     sync_tree,
+    write_bytes_atomic,
 )
 from ..core.results import GateResult, coverage, summary
 from ..core.timeutil import parse_iso, utc_now
@@ -86,9 +87,7 @@ class Staging:
         # Atomic (renamed into place) but not fsynced, as the journal's lines are not: it must
         # outlive this process, and an operating-system crash loses the run's tail anyway.
         text = json.dumps(session, ensure_ascii=False, separators=(",", ":")) + "\n"
-        partial = self.path / ".session.json.partial"
-        partial.write_bytes(text.encode("utf-8"))
-        os.replace(partial, self.path / "session.json")
+        write_bytes_atomic(self.path / "session.json", text.encode("utf-8"), durable=False)
 
     def session(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.path / "session.json").read_text("utf-8"))
@@ -185,8 +184,10 @@ class Staging:
             self._clear(written)
             self._write(document, manifest, documents, signer)
             sync_tree(self.path)
-            for name in ("session.json", ".session.json.partial", INFLIGHT):
-                (self.path / name).unlink(missing_ok=True)
+            # The session record, and what a write of it that was killed midway left.
+            for leftover in (*self.path.glob(".session.json.*"), self.path / "session.json"):
+                leftover.unlink(missing_ok=True)
+            (self.path / INFLIGHT).unlink(missing_ok=True)
             fsync_dir(self.path)
         except OSError as exc:
             if not out_of_space(exc):

@@ -11,8 +11,6 @@ from ..core.gitstate import WorkTreeStatus, git_raw, work_tree_status
 from ..core.textfile import read_text
 from .marker_scan import Hit, conflict_markers
 
-__all__ = ["Hit", "TreeState", "split_own", "tree_state"]
-
 
 @dataclass(frozen=True)
 class TreeState:
